@@ -1,0 +1,6 @@
+/**
+ * The `tally/meter` entry: curated public exports only (no `export *`). Each module adds its
+ * exports here as it lands.
+ */
+
+export {};

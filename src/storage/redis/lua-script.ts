@@ -1,0 +1,42 @@
+/**
+ * A Lua script kept as a file beside the code, run with EVALSHA and re-sent with EVAL when the
+ * server answers NOSCRIPT (after a restart, a failover or `SCRIPT FLUSH`). The SHA1 is computed
+ * from the file when it is loaded, never hard-coded. Every key a script touches is passed in KEYS
+ * (Cluster routes by the first one) and every argument as a string.
+ */
+
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { RedisCommandRunner } from "./redis-client.ts";
+
+export class LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+
+  constructor(name: string, source: string) {
+    this.name = name;
+    this.source = source;
+    this.sha = createHash("sha1").update(source).digest("hex");
+  }
+
+  /** Loads `<file>` relative to `base` (pass `import.meta.url` of the module beside the script). */
+  static fromFile(file: string, base: string | URL): LuaScript {
+    return new LuaScript(file, readFileSync(new URL(file, base), "utf8"));
+  }
+
+  async run(runner: RedisCommandRunner, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const tail = [String(keys.length), ...keys, ...args];
+    const firstKey = keys[0] ?? "";
+    try {
+      return await runner.run(["EVALSHA", this.sha, ...tail], firstKey);
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      return runner.run(["EVAL", this.source, ...tail], firstKey);
+    }
+  }
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.includes("NOSCRIPT");
+}
