@@ -5,6 +5,7 @@
 
 import { TallyError } from "../errors.ts";
 import { type Duration, toMs } from "./duration.ts";
+import { valueText } from "./value-text.ts";
 
 export interface Clock {
   /** Epoch milliseconds, UTC. */
@@ -61,7 +62,7 @@ export function toInstant(value: Instant | string | unknown, what = "instant"): 
   if (Number.isFinite(ms)) return ms;
   throw new TallyError(
     "INVALID_TIMESTAMP",
-    `invalid ${what} ${String(value)}: pass epoch milliseconds, a valid Date or an ISO 8601 string`,
+    `invalid ${what} ${valueText(value)}: pass epoch milliseconds, a valid Date or an ISO 8601 string`,
     { details: { value } },
   );
 }

@@ -5,6 +5,7 @@
  */
 
 import { TallyError } from "../errors.ts";
+import { valueText } from "./value-text.ts";
 
 export type DurationUnit = "ms" | "s" | "m" | "h" | "d" | "w";
 export type Duration = number | `${number}${DurationUnit}` | `${number} ${DurationUnit}`;
@@ -23,7 +24,7 @@ const PATTERN = /^(\d+(?:\.\d+)?) ?(ms|s|m|h|d|w)$/;
 /** Converts a duration to milliseconds, or throws `INVALID_DURATION` saying what is accepted. */
 export function toMs(duration: Duration | unknown, what = "duration"): number {
   if (typeof duration === "number") {
-    if (Number.isFinite(duration) && duration >= 0) return duration;
+    if (Number.isFinite(duration) && duration >= 0) return duration + 0; // + 0 turns -0 into 0
     throw invalid(duration, what);
   }
   if (typeof duration === "string") {
@@ -52,10 +53,9 @@ export function formatDuration(ms: number): string {
 }
 
 function invalid(value: unknown, what: string): TallyError {
-  const shown = typeof value === "string" ? JSON.stringify(value) : String(value);
   return new TallyError(
     "INVALID_DURATION",
-    `invalid ${what} ${shown}: pass milliseconds (a finite number >= 0) or a string like "250ms", "30s", "15m", "1h", "7d" or "2w"`,
+    `invalid ${what} ${valueText(value)}: pass milliseconds (a finite number >= 0) or a string like "250ms", "30s", "15m", "1h", "7d" or "2w"`,
     { details: { value } },
   );
 }

@@ -9,6 +9,7 @@
  */
 
 import { TallyError } from "../errors.ts";
+import { valueText } from "./value-text.ts";
 
 export const TimeUnit = Object.freeze({
   Seconds: "seconds",
@@ -66,7 +67,7 @@ export function toTimeUnit(value: unknown, what = "unit"): TimeUnit {
   if (isTimeUnit(value)) return value;
   throw new TallyError(
     "INVALID_UNIT",
-    `invalid ${what} ${JSON.stringify(value) ?? String(value)}: use one of ${TIME_UNITS.map((u) => `"${u}"`).join(", ")} (or TimeUnit.Days and friends)`,
+    `invalid ${what} ${valueText(value)}: use one of ${TIME_UNITS.map((u) => `"${u}"`).join(", ")} (or TimeUnit.Days and friends)`,
     { details: { value } },
   );
 }
