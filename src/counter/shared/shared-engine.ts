@@ -1,0 +1,167 @@
+/**
+ * The engine behind `SharedEventStore`, its queries and its limiters: the layout, the calendar
+ * math (ordinals of now and of past instants, computed here so backends only see ordinals) and the
+ * guarded backend call (timeout, failure pacing). Not exported from the package.
+ *
+ * Failure pacing: after a backend failure (an error or no answer within `backendTimeout`) the
+ * backend is left alone for one second of the store's clock: calls in that second fail at once
+ * with the last failure, without a round trip. The first call after it tries the backend again.
+ * Misuse reported by the backend (`INVALID_CONFIG`, `FUTURE_EVENT`) is not a failure.
+ */
+
+import { isTallyError, TallyError } from "../../errors.ts";
+import type { Alignment, Periods } from "../../time/calendar.ts";
+import type { Clock } from "../../time/clock.ts";
+import { PeriodCursor } from "../../time/period-cursor.ts";
+import { NOMINAL_MS, TIME_UNITS, type TimeUnit } from "../../time/units.ts";
+import { type Layout, unitIndex } from "../config.ts";
+import type { BoundCounterBackend, CounterBackend, CounterLayout, OpTime } from "./counter-backend.ts";
+
+export type ClockSource = "client" | "server";
+export type StoreErrorPolicy = "throw" | "allow" | "deny";
+
+/** How long after a failure the backend is left alone (ms of the store's clock). */
+export const RETRY_PAUSE_MS = 1_000;
+
+export interface EngineOptions {
+  clock: Clock;
+  periods: Periods;
+  /** Zone of local schedules (the calendar zone; with uniform buckets, still the configured zone). */
+  timeZone: string;
+  layout: Layout;
+  backend: CounterBackend;
+  clockSource: ClockSource;
+  backendTimeout: number;
+}
+
+export class SharedEngine {
+  readonly clock: Clock;
+  readonly periods: Periods;
+  readonly layout: Layout;
+  readonly alignment: Alignment;
+  readonly timeZone: string;
+  readonly clockSource: ClockSource;
+  readonly backendKind: string;
+  readonly backendTimeout: number;
+  readonly bound: BoundCounterBackend;
+  readonly #cursors: PeriodCursor[];
+  #pausedUntil = Number.NEGATIVE_INFINITY;
+  #lastFailure: TallyError | undefined;
+  closed = false;
+
+  constructor(options: EngineOptions) {
+    this.clock = options.clock;
+    this.periods = options.periods;
+    this.layout = options.layout;
+    this.alignment = options.periods.alignment;
+    this.timeZone = options.timeZone;
+    this.clockSource = options.clockSource;
+    this.backendKind = options.backend.kind;
+    this.backendTimeout = options.backendTimeout;
+    this.#cursors = options.layout.units.map((u) => new PeriodCursor(options.periods, u));
+    this.bound = options.backend.bind(backendLayout(options.layout, options.periods));
+  }
+
+  /** The op time of a call: the client clock with ordinals, or left to the server. */
+  time(now: number): OpTime {
+    if (this.clockSource === "server") return SERVER_TIME;
+    const ordinals = new Array<number>(this.#cursors.length);
+    for (let u = 0; u < this.#cursors.length; u++) ordinals[u] = this.#cursors[u]!.ordinalAt(now);
+    return { now, ordinals };
+  }
+
+  /** Ordinals of a past instant per unit (client clock only). */
+  ordinalsAt(t: number): number[] {
+    return this.layout.units.map((unit) => this.periods.ordinal(unit, t));
+  }
+
+  now(): number {
+    if (this.closed) {
+      throw new TallyError("STORE_CLOSED", "this SharedEventStore is closed: build a new one to keep counting");
+    }
+    return this.clock.now();
+  }
+
+  unitIndex(unit: TimeUnit): number {
+    return unitIndex(this.layout, unit);
+  }
+
+  isTracked = (unit: TimeUnit): boolean => unitIndex(this.layout, unit) >= 0;
+
+  /**
+   * Runs one backend operation under the timeout and the failure pacing. Rejects with
+   * `STORAGE_FAILED` (cause: the driver error or the timeout) on failure.
+   */
+  async call<T>(operation: (backend: BoundCounterBackend) => Promise<T>, what: string): Promise<T> {
+    if (this.#lastFailure !== undefined && this.clock.now() < this.#pausedUntil) {
+      throw new TallyError(
+        "STORAGE_FAILED",
+        `${what}: the ${this.backendKind} backend failed moments ago and is retried at most once per second (${this.#lastFailure.message})`,
+        { cause: this.#lastFailure },
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new TallyError(
+                "STORAGE_FAILED",
+                `${what}: the ${this.backendKind} backend did not answer within ${this.backendTimeout} ms (backendTimeout); the operation may still have been applied`,
+                { details: { timeoutMs: this.backendTimeout } },
+              ),
+            ),
+          this.backendTimeout,
+        );
+        timer.unref?.();
+      });
+      const result = await Promise.race([operation(this.bound), timeout]);
+      this.#lastFailure = undefined;
+      return result;
+    } catch (error) {
+      if (isTallyError(error) && (error.code === "INVALID_CONFIG" || error.code === "FUTURE_EVENT")) throw error;
+      const failure = isTallyError(error)
+        ? error
+        : new TallyError("STORAGE_FAILED", `${what}: the ${this.backendKind} backend failed: ${String(error)}`, {
+            cause: error,
+          });
+      this.#lastFailure = failure;
+      this.#pausedUntil = this.clock.now() + RETRY_PAUSE_MS;
+      throw failure;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+}
+
+const SERVER_TIME: OpTime = Object.freeze({ now: undefined, ordinals: undefined });
+
+/** Longest real length of a period per unit (DST days, 31-day months, leap years, ±30 min hours). */
+const LONGEST_MS: Readonly<Record<TimeUnit, number>> = {
+  seconds: 1_000,
+  minutes: 60_000,
+  hours: 5_400_000,
+  days: 90_000_000,
+  weeks: 7 * 86_400_000 + 3_600_000,
+  months: 31 * 86_400_000 + 3_600_000,
+  years: 366 * 86_400_000 + 3_600_000,
+};
+
+function backendLayout(layout: Layout, periods: Periods): CounterLayout {
+  let ttl = 0;
+  const units = layout.units.map((unit, u) => {
+    const bucketCount = layout.sizes[u]!;
+    // One period more than the ring holds, so a key outlives every count it can still answer.
+    ttl = Math.max(ttl, (bucketCount + 1) * LONGEST_MS[unit]);
+    return { unit, bucketCount };
+  });
+  const zone = periods.alignment === "uniform" ? "UTC" : periods.timeZone;
+  const signature = `v1|${periods.alignment}|${zone}|${units.map((u) => `${TIME_UNITS.indexOf(u.unit)}:${u.bucketCount}`).join(",")}`;
+  return { units, alignment: periods.alignment, timeZone: zone, ttlMs: Math.ceil(ttl), signature };
+}
+
+/** Nominal coverage of a unit in ms (bucket count x nominal length). */
+export function coverageMs(layout: Layout, u: number): number {
+  return layout.sizes[u]! * NOMINAL_MS[layout.units[u]!];
+}

@@ -1,0 +1,134 @@
+/**
+ * The Redis `CounterBackend` on a real server: both client libraries, NOSCRIPT recovery, key layout
+ * (hash tags, TTL, pending set), layout mismatch, saturation and the server clock.
+ */
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { SharedEventStore } from "../../../src/counter/shared/shared-event-store.ts";
+import { eventKey, redisBackend } from "../../../src/storage/redis/counter-backend.ts";
+import { fromIoRedis, fromNodeRedis, type RedisCommandRunner } from "../../../src/storage/redis/redis-client.ts";
+import { TestClock } from "../../../src/time/clock.ts";
+import { useRedis } from "../../support/services.ts";
+
+function build(runner: RedisCommandRunner, prefix: string, clock = new TestClock()) {
+  return SharedEventStore.builder()
+    .withClock(clock)
+    .timeZone("UTC")
+    .forRateLimiting()
+    .withBackend(redisBackend(runner, { prefix }))
+    .backendTimeout("30s")
+    .build();
+}
+
+describe("redisBackend", () => {
+  it("counts and limits the same through node-redis and ioredis", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    const clock = new TestClock();
+    const viaIo = await build(fromIoRedis(redis.client), redis.prefix, clock);
+    const viaNode = await build(fromNodeRedis(await redis.nodeRedis()), redis.prefix, clock);
+    await viaIo.recordCount("jobs", 2);
+    await viaNode.recordCount("jobs", 3);
+    assert.equal(await viaIo.query("jobs").lastMinutes(1).sum(), 5);
+    assert.equal(await viaNode.query("jobs").lastMinutes(1).sum(), 5);
+    const limit = viaNode.limit().atMost("jobs", 6, "minutes");
+    assert.deepEqual(await limit.checkAndRecord("jobs"), { ok: true });
+    const denied = await viaIo.limit().atMost("jobs", 6, "minutes").checkAndRecord("jobs");
+    assert.equal(denied.ok, false);
+    if (!denied.ok) {
+      assert.equal(denied.error.violations[0]?.observed, 6);
+      assert.equal(denied.error.retryAfter, 60_000);
+    }
+  });
+
+  it("recovers from NOSCRIPT after SCRIPT FLUSH (EVALSHA falls back to EVAL)", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    const store = await build(fromIoRedis(redis.client), redis.prefix);
+    await store.record("e");
+    await redis.client.script("FLUSH");
+    await store.record("e");
+    const limiter = store.limit().atMost("e", 3, "minutes");
+    await redis.client.script("FLUSH");
+    assert.deepEqual(await limiter.checkAndRecord("e"), { ok: true });
+    await redis.client.script("FLUSH");
+    const r = await limiter.reserve("e");
+    assert.equal(r.ok, false);
+    assert.equal(await store.query("e").lastMinutes(1).sum(), 3);
+  });
+
+  it("keys one hash per event, reuses an id's {tag}, and expires idle events", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    const store = await build(fromIoRedis(redis.client), redis.prefix);
+    await store.record("user:{42}:login");
+    await store.record("plain");
+    const r = await store.limit().atMost("user:{42}:api", 1, "minutes").reserve("user:{42}:api");
+    assert.ok(r.ok);
+    assert.equal(eventKey(redis.prefix, "user:{42}:login"), `${redis.prefix}user:{42}:login`);
+    assert.equal(eventKey(redis.prefix, "plain"), `${redis.prefix}{plain}`);
+    assert.equal(await redis.client.exists(`${redis.prefix}user:{42}:login`), 1);
+    assert.equal(await redis.client.exists(`${redis.prefix}{plain}`), 1);
+    assert.equal(await redis.client.zcard(`${redis.prefix}user:{42}:api:pending`), 1);
+    const ttl = await redis.client.pttl(`${redis.prefix}{plain}`);
+    // forRateLimiting: 24 hours is the longest coverage; the key lives a little longer than that.
+    assert.ok(ttl > 24 * 3_600_000 && ttl <= 26 * 5_400_000, `pttl ${ttl}`);
+    if (r.ok) assert.equal(await r.reservation.cancel(), true);
+    assert.equal(await redis.client.zcard(`${redis.prefix}user:{42}:api:pending`), 0);
+    assert.equal(await store.query("user:{42}:api").ever().sum(), 0); // the reservation created it
+  });
+
+  it("rejects a process whose layout differs from the stored one (INVALID_CONFIG)", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    const a = await build(fromIoRedis(redis.client), redis.prefix);
+    await a.record("x");
+    const b = await SharedEventStore.builder()
+      .withClock(new TestClock())
+      .timeZone("UTC")
+      .trackMinutes(30)
+      .withBackend(redisBackend(fromIoRedis(redis.client), { prefix: redis.prefix }))
+      .build();
+    await assert.rejects(b.record("x"), { code: "INVALID_CONFIG" });
+    await b.record("y"); // a fresh event takes the new layout
+  });
+
+  it("saturates buckets at 2^32 - 1", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    const store = await build(fromIoRedis(redis.client), redis.prefix);
+    await store.recordCount("big", 4_294_967_295);
+    await store.recordCount("big", 10);
+    assert.equal(await store.query("big").lastSeconds(1).sum(), 4_294_967_295);
+  });
+
+  it("uses Redis TIME with clockSource('server') (uniform alignment only)", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    const backend = redisBackend(fromIoRedis(redis.client), { prefix: redis.prefix });
+    await assert.rejects(SharedEventStore.builder().withBackend(backend).clockSource("server").build(), {
+      code: "INVALID_CONFIG",
+    });
+    // The client clock is far in the past: only the server's now can make these answers right.
+    const store = await SharedEventStore.builder()
+      .withClock(new TestClock("2001-01-01T00:00:00Z"))
+      .alignment("uniform")
+      .forRateLimiting()
+      .clockSource("server")
+      .withBackend(backend)
+      .build();
+    const [seconds] = await redis.client.time();
+    const serverNow = Number(seconds) * 1000;
+    await store.recordCount("srv", 2);
+    const at = await store.query("srv").lastSeenAt();
+    assert.ok(at !== undefined && Math.abs(at - serverNow) < 5_000, `lastSeenAt ${at} vs server ${serverNow}`);
+    assert.equal(await store.query("srv").lastHours(1).sum(), 2);
+    const limiter = store.limit().atMost("srv", 3, "hours");
+    assert.deepEqual(await limiter.checkAndRecord("srv"), { ok: true });
+    assert.equal((await limiter.checkAndRecord("srv")).ok, false);
+    await store.recordAgo("srv", "2h");
+    assert.equal(await store.query("srv").lastHours(3).sum(), 4);
+    assert.throws(() => store.limit().atMost("srv", 3, "hours", { sliding: true }), { code: "INVALID_CONFIG" });
+  });
+});
