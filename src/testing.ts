@@ -3,4 +3,5 @@
  * exports here as it lands.
  */
 
-export {};
+export { ODD_KEYS, type StorageFactory, storageContract } from "./testing/counter-storage-contract.ts";
+export { runTrackerStoreContract, type TrackerStoreHarness } from "./testing/tracker-store-contract.ts";

@@ -1,0 +1,117 @@
+/**
+ * Mergeable log-linear histograms for duration and interval percentiles.
+ *
+ * An integer `v < 32` has bucket `v` (exact). Otherwise `e = floor(log2 v)`,
+ * `s = floor(v / 2^(e-4)) - 16` (0..15) and `index = 32 + (e-5)*16 + s`: 16 equal sub-buckets per
+ * power of two. Bucket `i >= 32` covers `[lo, lo + 2^(e-4) - 1]` with `lo = (16+s)*2^(e-4)`; its
+ * midpoint is within `lo/32` of any value in it, so a percentile read from it has a relative error
+ * of at most 1/32. Buckets are additive counters: histograms merge by adding counts, in memory,
+ * SQL and Lua alike, which keeps merging associative and commutative.
+ */
+
+import type { Histogram } from "./rollups.ts";
+
+/** The largest bucket index (values up to 2^54). */
+export const MAX_BUCKET = 815;
+
+export function bucketOf(value: number): number {
+  const v = value < 0 ? 0 : Math.floor(value);
+  if (v < 32) return v;
+  const e = v < 2 ** 31 ? 31 - Math.clz32(v) : exponentOf(v);
+  const width = 2 ** (e - 4);
+  const s = Math.floor(v / width) - 16;
+  const index = 32 + (e - 5) * 16 + s;
+  return Math.min(index, MAX_BUCKET);
+}
+
+function exponentOf(v: number): number {
+  let e = Math.floor(Math.log2(v));
+  // log2 can round up just below a power of two.
+  if (2 ** e > v) e -= 1;
+  else if (2 ** (e + 1) <= v) e += 1;
+  return e;
+}
+
+/** The inclusive value range a bucket covers. */
+export function bucketRange(index: number): [number, number] {
+  if (index < 32) return [index, index];
+  const e = 5 + Math.floor((index - 32) / 16);
+  const s = (index - 32) % 16;
+  const width = 2 ** (e - 4);
+  const lo = (16 + s) * width;
+  return [lo, lo + width - 1];
+}
+
+export function bucketMidpoint(index: number): number {
+  const [lo, hi] = bucketRange(index);
+  return (lo + hi) / 2;
+}
+
+export function addToHistogram(hist: Histogram, value: number, times = 1): void {
+  const index = bucketOf(value);
+  hist.set(index, (hist.get(index) ?? 0) + times);
+}
+
+/** Adds `from` into `into`. */
+export function mergeHistogram(into: Histogram, from: Histogram): void {
+  for (const [index, count] of from) into.set(index, (into.get(index) ?? 0) + count);
+}
+
+/**
+ * The nearest-rank percentile `q` (0 < q <= 1): the midpoint of the first bucket whose cumulative
+ * count reaches `max(1, ceil(q * n))`, clamped to `[min, max]`. Null for an empty histogram.
+ */
+export function percentile(hist: Histogram, q: number, min: number | null, max: number | null): number | null {
+  let total = 0;
+  for (const count of hist.values()) total += count;
+  if (total <= 0) return null;
+  const rank = Math.max(1, Math.ceil(q * total));
+  const indexes = [...hist.keys()].sort((a, b) => a - b);
+  let seen = 0;
+  let value = bucketMidpoint(indexes[indexes.length - 1] ?? 0);
+  for (const index of indexes) {
+    seen += hist.get(index) ?? 0;
+    if (seen >= rank) {
+      value = bucketMidpoint(index);
+      break;
+    }
+  }
+  if (min !== null && value < min) value = min;
+  if (max !== null && value > max) value = max;
+  return value;
+}
+
+/** A histogram from stored JSON-ish data, ignoring bad keys and non-positive or bad counts. */
+export function histogramFrom(data: unknown): Histogram {
+  const hist: Histogram = new Map();
+  let source: unknown = data;
+  if (typeof source === "string") {
+    try {
+      source = JSON.parse(source);
+    } catch {
+      return hist;
+    }
+  }
+  if (source instanceof Map) source = Object.fromEntries(source);
+  if (typeof source !== "object" || source === null || Array.isArray(source)) return hist;
+  for (const [key, raw] of Object.entries(source)) {
+    const index = Number(key);
+    if (!Number.isInteger(index) || index < 0 || index > MAX_BUCKET || String(index) !== key) continue;
+    const count = typeof raw === "number" ? raw : typeof raw === "string" ? Number(raw) : Number.NaN;
+    if (!Number.isFinite(count) || count <= 0) continue;
+    hist.set(index, (hist.get(index) ?? 0) + Math.floor(count));
+  }
+  return hist;
+}
+
+/** Compact JSON `{"index":count}` for stores that keep histograms as text. */
+export function histogramJson(hist: Histogram): string {
+  if (hist.size === 0) return "{}";
+  let out = "{";
+  let first = true;
+  for (const [index, count] of hist) {
+    out += `${first ? "" : ","}"${index}":${count}`;
+    first = false;
+  }
+  return `${out}}`;
+}

@@ -1,0 +1,65 @@
+/**
+ * Strict time parsing for the meter. The gem's lenient `Time.parse` accepted zone-less strings and
+ * impossible dates; tally accepts only RFC 3339 `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` with a
+ * real calendar date in 1970–9999 (fraction digits past milliseconds are truncated).
+ */
+
+import { TallyError } from "../errors.ts";
+
+export type TimeInput = number | Date | string;
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Epoch ms of a strict RFC 3339 string, or null. */
+export function parseRfc3339(text: string): number | null {
+  const m = RFC3339.exec(text);
+  if (m === null) return null;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = Number(m[6]);
+  if (year < 1970 || month < 1 || month > 12 || day < 1) return null;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const monthDays = month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
+  if (day > monthDays || hour > 23 || minute > 59 || second > 59) return null;
+  const fraction = m[7];
+  const ms = fraction === undefined ? 0 : Number(fraction.slice(0, 3).padEnd(3, "0"));
+  let offset = 0;
+  const zone = m[8] as string;
+  if (zone !== "Z") {
+    const oh = Number(zone.slice(1, 3));
+    const om = Number(zone.slice(4, 6));
+    if (oh > 23 || om > 59) return null;
+    offset = (oh * 60 + om) * 60_000 * (zone[0] === "-" ? -1 : 1);
+  }
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offset;
+}
+
+/** A TimeInput as epoch ms, or null when it is not one. */
+export function timeInputMs(value: unknown): number | null {
+  if (typeof value === "number") return Number.isFinite(value) ? value : null;
+  if (value instanceof Date) {
+    const ms = value.getTime();
+    return Number.isFinite(ms) ? ms : null;
+  }
+  if (typeof value === "string") return parseRfc3339(value);
+  return null;
+}
+
+/** A TimeInput as epoch ms, or `INVALID_WINDOW` naming the field. */
+export function requireTime(value: unknown, what: string): number {
+  const ms = timeInputMs(value);
+  if (ms !== null) return ms;
+  throw new TallyError(
+    "INVALID_WINDOW",
+    `invalid ${what} ${typeof value === "string" ? JSON.stringify(value) : String(value)}: pass epoch milliseconds, a Date or an RFC 3339 string like "2026-05-06T10:00:00Z"`,
+    { details: { value } },
+  );
+}
+
+export function isoOf(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

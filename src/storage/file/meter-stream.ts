@@ -1,0 +1,563 @@
+/**
+ * `FileStream`: the embedded default `MeterStream` (guarantees in `src/meter/stream.ts`).
+ *
+ * Writers append JSON lines to per-writer, per-minute files under `logs/` (see
+ * `meter-file-writer.ts` for durability and group commit). A reader claims a file by creating its
+ * lease with `O_EXCL` and renaming it `logs/x -> processing/x`; both steps are atomic, so exactly
+ * one reader wins. Files are only claimed once their minute ended `claimGrace` ago and they have
+ * been quiet as long, so writers are done with them. A file is one *unit*: line n is `seq` n. A
+ * large file is delivered in chunks to the same reader while the claim is held; the consumed line
+ * count is kept beside the lease (`.progress`), so after a release or crash the next claimer skips
+ * those lines unparsed (and the rollup markers skip anything else already applied).
+ *
+ * Crash behaviour: a claimer that dies stops touching its lease; after `leaseTtl` the lease is
+ * stale and the next reader takes the file over from `processing/`, before newer files. `ack`
+ * deletes a file only at its last line and only when its size did not change since it was read (a
+ * stalled writer may have appended); otherwise it releases it and the markers skip what was applied.
+ */
+
+import { randomBytes } from "node:crypto";
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  truncate,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
+import { join } from "node:path";
+import { TallyError } from "../../errors.ts";
+import { type EventPayload, payloadJson } from "../../meter/payload.ts";
+import type { AckResult, MeterStream, StreamBatch, StreamEntry, StreamRef } from "../../meter/stream.ts";
+import { type Clock, systemClock } from "../../time/clock.ts";
+import { type Duration, toMs } from "../../time/duration.ts";
+import { fileMinute, type StreamDirs, streamDirs } from "./meter-file-layout.ts";
+import {
+  createLease,
+  dropLease,
+  type LeaseFile,
+  leaseAge,
+  leasePath,
+  progressPath,
+  stillHeld,
+  takeOverLease,
+  touchLease,
+} from "./meter-file-leases.ts";
+import { expireQuarantine, quarantineBytes, quarantineFile, sampleOf } from "./meter-file-quarantine.ts";
+import { type Durability, LogWriter } from "./meter-file-writer.ts";
+
+export type { Durability } from "./meter-file-writer.ts";
+
+export interface FileStreamOptions {
+  /** The stream's root folder. */
+  path: string;
+  /** When `success()` resolves: "none" buffered, "flush" written, "batch" group-committed fdatasync, "fsync" one sync per event. @default "batch" */
+  durability?: Durability;
+  /** @default systemClock */
+  clock?: Clock;
+  /** How long after its minute ends (and after its last write) a log file may be claimed. @default "10s" */
+  claimGrace?: Duration;
+  /** A claim whose lease was not touched for this long is taken over. @default "30s" */
+  leaseTtl?: Duration;
+  /** A file ending in a partial line waits this long after its minute before it is read. @default "10m" */
+  stalePartialAfter?: Duration;
+  /** How long quarantined files are kept; null keeps them. @default "7d" */
+  quarantineRetention?: Duration | null;
+  /** A non-JSON line quarantines its whole file, or is delivered as a malformed row. @default "quarantine" */
+  malformedLines?: "quarantine" | "skip";
+  /** Lines per group commit at most. @default 1024 */
+  batchEvents?: number;
+  /** How long a group commit waits for more lines after its first. @default "2ms" */
+  batchDelay?: Duration;
+  /** Test hook: replaces `handle.datasync()`. */
+  fdatasync?: (handle: FileHandle) => Promise<void>;
+}
+
+interface Claim {
+  key: string;
+  ref: StreamRef;
+  dirs: StreamDirs;
+  file: string;
+  path: string;
+  reader: string;
+  lease: LeaseFile;
+  payloads: unknown[];
+  total: number;
+  size: number;
+  next: number;
+  acked: number;
+  lost: boolean;
+  timer: NodeJS.Timeout;
+}
+
+interface Part {
+  claim: Claim;
+  from: number;
+  to: number;
+}
+
+const isCode = (error: unknown, code: string): boolean => (error as NodeJS.ErrnoException | null)?.code === code;
+
+async function list(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (error) {
+    if (isCode(error, "ENOENT")) return [];
+    throw error;
+  }
+}
+
+/** The file's last byte, or -1 when another reader moved it away meanwhile. */
+async function lastByte(path: string, size: number): Promise<number> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    if (isCode(error, "ENOENT")) return -1;
+    throw error;
+  }
+  try {
+    const buf = Buffer.alloc(1);
+    await handle.read(buf, 0, 1, size - 1);
+    return buf[0] as number;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Parses lines; a bulk parse first (one JSON.parse for the chunk), then line by line on failure. */
+function parseLines(lines: readonly string[]): unknown[] {
+  if (lines.length === 0) return [];
+  try {
+    const all = JSON.parse(`[${lines.join(",")}]`) as unknown[];
+    if (all.length === lines.length) return all;
+  } catch {
+    // fall through: find the bad lines one by one
+  }
+  return lines.map((line) => {
+    try {
+      return JSON.parse(line) as unknown;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+function positive(value: unknown, what: string): number {
+  if (typeof value === "number" && Number.isSafeInteger(value) && value > 0) return value;
+  throw new TallyError("INVALID_OPTION", `invalid ${what} ${String(value)}: pass a positive integer`);
+}
+
+function duration(value: unknown, what: string): number {
+  try {
+    return toMs(value, what);
+  } catch (cause) {
+    throw new TallyError("INVALID_OPTION", `invalid ${what} ${String(value)}: pass ms or a string like "10s"`, {
+      cause,
+    });
+  }
+}
+
+export class FileStream implements MeterStream {
+  readonly #path: string;
+  readonly #clock: Clock;
+  readonly #durability: Durability;
+  readonly #claimGrace: number;
+  readonly #leaseTtl: number;
+  readonly #stalePartial: number;
+  readonly #quarantineRetention: number | null;
+  readonly #malformed: "quarantine" | "skip";
+  readonly #batchEvents: number;
+  readonly #batchDelay: number;
+  readonly #fdatasync: (handle: FileHandle) => Promise<void>;
+  readonly #writers = new Map<string, LogWriter>();
+  readonly #claims = new Map<string, Claim>();
+  readonly #batches = new WeakMap<StreamBatch, Part[]>();
+  readonly #madeDirs = new Set<string>();
+
+  constructor(options: FileStreamOptions) {
+    if (typeof options !== "object" || options === null || typeof options.path !== "string" || options.path === "") {
+      throw new TallyError("INVALID_OPTION", 'FileStream needs { path: "./tally-data/meter" }');
+    }
+    const durability = options.durability ?? "batch";
+    if (!["none", "batch", "flush", "fsync"].includes(durability)) {
+      throw new TallyError(
+        "INVALID_OPTION",
+        `invalid durability ${String(durability)}: pass "none", "batch", "flush" or "fsync"`,
+      );
+    }
+    const malformed = options.malformedLines ?? "quarantine";
+    if (malformed !== "quarantine" && malformed !== "skip") {
+      throw new TallyError(
+        "INVALID_OPTION",
+        `invalid malformedLines ${String(malformed)}: pass "quarantine" or "skip"`,
+      );
+    }
+    this.#path = options.path;
+    this.#clock = options.clock ?? systemClock;
+    this.#durability = durability;
+    this.#claimGrace = duration(options.claimGrace ?? "10s", "claimGrace");
+    this.#leaseTtl = duration(options.leaseTtl ?? "30s", "leaseTtl");
+    this.#stalePartial = duration(options.stalePartialAfter ?? "10m", "stalePartialAfter");
+    this.#quarantineRetention =
+      options.quarantineRetention === null
+        ? null
+        : duration(options.quarantineRetention ?? "7d", "quarantineRetention");
+    this.#malformed = malformed;
+    this.#batchEvents = positive(options.batchEvents ?? 1024, "batchEvents");
+    this.#batchDelay = duration(options.batchDelay ?? "2ms", "batchDelay");
+    this.#fdatasync = options.fdatasync ?? ((handle) => handle.datasync());
+  }
+
+  #writer(namespace: string, name: string): LogWriter {
+    const key = `${namespace}\u0000${name}`;
+    let writer = this.#writers.get(key);
+    if (writer === undefined) {
+      writer = new LogWriter(streamDirs(this.#path, namespace, name), {
+        clock: this.#clock,
+        durability: this.#durability,
+        batchEvents: this.#batchEvents,
+        batchDelayMs: this.#batchDelay,
+        fdatasync: this.#fdatasync,
+        onBackgroundError: (error) =>
+          process.emitWarning(`tally FileStream lost buffered events (durability "none"): ${String(error)}`),
+      });
+      this.#writers.set(key, writer);
+    }
+    return writer;
+  }
+
+  append(namespace: string, payloads: readonly EventPayload[]): Promise<void> {
+    if (payloads.length === 1) {
+      const payload = payloads[0] as EventPayload;
+      return this.#writer(namespace, payload.name).write(`${payloadJson(payload)}\n`, 1);
+    }
+    const byName = new Map<string, string[]>();
+    for (const payload of payloads) {
+      const lines = byName.get(payload.name) ?? [];
+      lines.push(`${payloadJson(payload)}\n`);
+      byName.set(payload.name, lines);
+    }
+    return Promise.all(
+      [...byName].map(([name, lines]) => this.#writer(namespace, name).write(lines.join(""), lines.length)),
+    ).then(() => {});
+  }
+
+  async read(ref: StreamRef, options: { maxRows: number; reader: string }): Promise<StreamBatch> {
+    const entries: StreamEntry[] = [];
+    const parts: Part[] = [];
+    const batch: StreamBatch = { ref: { namespace: ref.namespace, name: ref.name }, entries };
+    this.#batches.set(batch, parts);
+    const dirs = streamDirs(this.#path, ref.namespace, ref.name);
+    const now = this.#clock.now();
+    if (!this.#madeDirs.has(dirs.root)) {
+      const logs = await list(dirs.logs);
+      const processing = await list(dirs.processing);
+      if (logs.length === 0 && processing.length === 0) return batch;
+      await mkdir(dirs.processing, { recursive: true });
+      await mkdir(dirs.leases, { recursive: true });
+      this.#madeDirs.add(dirs.root);
+    }
+    await this.#housekeep(dirs, now);
+    const deliver = (claim: Claim): void => {
+      const count = Math.min(options.maxRows - entries.length, claim.total - claim.next + 1);
+      if (count <= 0) return;
+      const from = claim.next;
+      for (let seq = from; seq < from + count; seq++) {
+        entries.push({ id: `${claim.file}:${seq}`, unit: claim.file, seq, payload: claim.payloads[seq - 1] });
+        claim.payloads[seq - 1] = undefined;
+      }
+      claim.next = from + count;
+      parts.push({ claim, from, to: from + count - 1 });
+    };
+    for (const claim of this.#claims.values()) {
+      if (entries.length >= options.maxRows) return batch;
+      if (claim.dirs.root === dirs.root && claim.reader === options.reader && !claim.lost) deliver(claim);
+    }
+    for (const file of await list(dirs.processing)) {
+      if (entries.length >= options.maxRows) return batch;
+      if (!file.endsWith(".jsonl")) continue;
+      const held = this.#claims.get(join(dirs.root, file));
+      if (held !== undefined && !held.lost) continue;
+      const age = await leaseAge(leasePath(dirs.leases, file), now);
+      if (age !== null && age <= this.#leaseTtl) continue;
+      const claim = await this.#claimProcessing(ref, dirs, file, options.reader, now, age !== null);
+      if (claim !== null) deliver(claim);
+    }
+    const newest = now - this.#claimGrace;
+    const lastMinute = newest - (newest % 60_000);
+    for (const file of await list(dirs.logs)) {
+      if (entries.length >= options.maxRows) return batch;
+      const minute = fileMinute(file);
+      if (minute === null || minute >= lastMinute) continue;
+      const claim = await this.#claimLog(ref, dirs, file, options.reader, now);
+      if (claim !== null) deliver(claim);
+    }
+    return batch;
+  }
+
+  async #claimProcessing(
+    ref: StreamRef,
+    dirs: StreamDirs,
+    file: string,
+    reader: string,
+    now: number,
+    stale: boolean,
+  ): Promise<Claim | null> {
+    const path = join(dirs.processing, file);
+    const s = await stat(path).catch(() => null);
+    if (s === null) return null;
+    if (s.size > 0 && !(await this.#readable(path, s.size, file, now))) return null;
+    const lpath = leasePath(dirs.leases, file);
+    const lease = stale
+      ? await takeOverLease(lpath, reader, now, this.#leaseTtl)
+      : await createLease(lpath, reader, now);
+    if (lease === null) return null;
+    const old = this.#claims.get(join(dirs.root, file));
+    if (old !== undefined) this.#forget(old);
+    return this.#load(ref, dirs, file, reader, lease, now);
+  }
+
+  async #claimLog(ref: StreamRef, dirs: StreamDirs, file: string, reader: string, now: number): Promise<Claim | null> {
+    const source = join(dirs.logs, file);
+    const s = await stat(source).catch(() => null);
+    // A writer may still be appending to a file touched within claimGrace. An mtime ahead of the
+    // stream clock means the two clocks disagree (a clock set in the past): the name rule decides.
+    if (s === null || (now - s.mtimeMs <= this.#claimGrace && s.mtimeMs <= now)) return null;
+    if (s.size > 0 && !(await this.#readable(source, s.size, file, now))) return null;
+    const lease = await createLease(leasePath(dirs.leases, file), reader, now);
+    if (lease === null) return null;
+    try {
+      await rename(source, join(dirs.processing, file));
+    } catch (error) {
+      if (isCode(error, "ENOENT")) {
+        const inProcessing = await stat(join(dirs.processing, file)).catch(() => null);
+        if (inProcessing === null) {
+          // Another reader claimed and finished it between our listing and our lease.
+          await dropLease(lease);
+          return null;
+        }
+        // Another reader renamed it and lost the lease race to us after finishing: keep it (we hold the lease).
+      } else {
+        await dropLease(lease);
+        throw error;
+      }
+    }
+    return this.#load(ref, dirs, file, reader, lease, now);
+  }
+
+  /** A file ending in a partial line is left alone until its minute is older than stalePartialAfter. */
+  async #readable(path: string, size: number, file: string, now: number): Promise<boolean> {
+    const last = await lastByte(path, size);
+    if (last === 10) return true;
+    if (last === -1) return false;
+    const minute = fileMinute(file) ?? 0;
+    return now - (minute + 60_000) >= this.#stalePartial;
+  }
+
+  async #load(
+    ref: StreamRef,
+    dirs: StreamDirs,
+    file: string,
+    reader: string,
+    lease: LeaseFile,
+    now: number,
+  ): Promise<Claim | null> {
+    const path = join(dirs.processing, file);
+    const giveUp = async (): Promise<null> => {
+      await unlink(progressPath(dirs.leases, file)).catch(() => {});
+      await dropLease(lease);
+      return null;
+    };
+    let buffer = await readFile(path);
+    if (buffer.length === 0) {
+      await quarantineFile(dirs.quarantine, path, file, "empty_file", now);
+      return giveUp();
+    }
+    if (buffer[buffer.length - 1] !== 10) {
+      const cut = buffer.lastIndexOf(10) + 1;
+      const tail = buffer.subarray(cut);
+      if (cut === 0) {
+        await quarantineFile(dirs.quarantine, path, file, "partial_trailing_line", now, [sampleOf(1, tail.toString())]);
+        return giveUp();
+      }
+      const line = buffer.subarray(0, cut).toString().split("\n").length;
+      await quarantineBytes(dirs.quarantine, Buffer.from(tail), file, "partial_trailing_line", now, [
+        sampleOf(line, tail.toString()),
+      ]);
+      await truncate(path, cut);
+      buffer = buffer.subarray(0, cut);
+    }
+    const lines = buffer.toString().split("\n");
+    lines.pop();
+    const done = await readFile(progressPath(dirs.leases, file), "utf8").then(
+      (text) => {
+        const n = Number(text);
+        return Number.isSafeInteger(n) && n > 0 && n <= lines.length ? n : 0;
+      },
+      () => 0,
+    );
+    const payloads = new Array<unknown>(done);
+    const parsed = parseLines(done === 0 ? lines : lines.slice(done));
+    const bad: number[] = [];
+    parsed.forEach((value, i) => {
+      if (value === undefined) bad.push(done + i + 1);
+    });
+    if (bad.length > 0 && this.#malformed === "quarantine") {
+      const samples = bad.slice(0, 5).map((n) => sampleOf(n, lines[n - 1] as string));
+      await quarantineFile(dirs.quarantine, path, file, "malformed_jsonl", now, samples);
+      return giveUp();
+    }
+    for (const value of parsed) payloads.push(value);
+    const claim: Claim = {
+      key: join(dirs.root, file),
+      ref,
+      dirs,
+      file,
+      path,
+      reader,
+      lease,
+      payloads,
+      total: lines.length,
+      size: buffer.length,
+      next: done + 1,
+      acked: done,
+      lost: false,
+      timer: setInterval(
+        () => {
+          touchLease(lease, this.#clock.now()).then(
+            (ok) => {
+              if (!ok) claim.lost = true;
+            },
+            () => {
+              claim.lost = true;
+            },
+          );
+        },
+        Math.max(1, Math.floor(this.#leaseTtl / 3)),
+      ),
+    };
+    claim.timer.unref();
+    if (claim.next > claim.total) {
+      // Everything was consumed before a crash: finish the file now.
+      await this.#finish(claim);
+      return null;
+    }
+    this.#claims.set(claim.key, claim);
+    return claim;
+  }
+
+  #forget(claim: Claim): void {
+    clearInterval(claim.timer);
+    claim.lost = true;
+    if (this.#claims.get(claim.key) === claim) this.#claims.delete(claim.key);
+  }
+
+  /** Deletes a fully consumed file, then its progress and lease. True when the file is gone. */
+  async #finish(claim: Claim): Promise<boolean> {
+    const size = await stat(claim.path).then(
+      (s) => s.size,
+      () => -1,
+    );
+    if (size !== claim.size && size !== -1) {
+      await this.#releaseClaim(claim);
+      return false;
+    }
+    await unlink(claim.path).catch(() => {});
+    await unlink(progressPath(claim.dirs.leases, claim.file)).catch(() => {});
+    clearInterval(claim.timer);
+    await dropLease(claim.lease);
+    if (this.#claims.get(claim.key) === claim) this.#claims.delete(claim.key);
+    return true;
+  }
+
+  async #releaseClaim(claim: Claim): Promise<void> {
+    this.#forget(claim);
+    if (claim.acked > 0 && (await stillHeld(claim.lease))) {
+      await writeFile(progressPath(claim.dirs.leases, claim.file), String(claim.acked));
+    }
+    await dropLease(claim.lease);
+  }
+
+  async ack(batch: StreamBatch): Promise<AckResult> {
+    const parts = this.#batches.get(batch) ?? [];
+    let ok = true;
+    const removedUnits: string[] = [];
+    for (const part of parts) {
+      const claim = part.claim;
+      if (claim.acked >= part.to) continue;
+      if (claim.lost || !(await stillHeld(claim.lease))) {
+        ok = false;
+        continue;
+      }
+      claim.acked = part.to;
+      if (part.to >= claim.total) {
+        if (await this.#finish(claim)) removedUnits.push(claim.file);
+      } else {
+        await writeFile(progressPath(claim.dirs.leases, claim.file), String(claim.acked));
+      }
+    }
+    return { ok, removedUnits };
+  }
+
+  async release(batch: StreamBatch): Promise<void> {
+    for (const part of this.#batches.get(batch) ?? []) {
+      const claim = part.claim;
+      if (claim.lost || this.#claims.get(claim.key) !== claim) continue;
+      await this.#releaseClaim(claim);
+    }
+  }
+
+  async pendingCount(ref: StreamRef): Promise<number> {
+    const dirs = streamDirs(this.#path, ref.namespace, ref.name);
+    let count = 0;
+    for (const [dir, withProgress] of [
+      [dirs.logs, false],
+      [dirs.processing, true],
+    ] as const) {
+      for (const file of await list(dir)) {
+        if (!file.endsWith(".jsonl")) continue;
+        const buffer = await readFile(join(dir, file)).catch(() => Buffer.alloc(0));
+        let lines = 0;
+        for (let i = buffer.indexOf(10); i >= 0; i = buffer.indexOf(10, i + 1)) lines++;
+        if (withProgress) {
+          const done = Number(await readFile(progressPath(dirs.leases, file), "utf8").catch(() => "0"));
+          if (Number.isSafeInteger(done) && done > 0) lines = Math.max(0, lines - done);
+        }
+        count += lines;
+      }
+    }
+    return count;
+  }
+
+  /** Deletes expired quarantine and leftovers of leases whose file is gone. */
+  async #housekeep(dirs: StreamDirs, now: number): Promise<void> {
+    if (this.#quarantineRetention !== null) await expireQuarantine(dirs.quarantine, now, this.#quarantineRetention);
+    const leases = await list(dirs.leases);
+    if (leases.length === 0) return;
+    const present = new Set([...(await list(dirs.processing)), ...(await list(dirs.logs))]);
+    for (const name of leases) {
+      const file = name.replace(/\.(lease|progress)$|\.lease\.[0-9a-f]+\.tomb$/, "");
+      if (present.has(file)) continue;
+      const path = join(dirs.leases, name);
+      const age = await leaseAge(path, now);
+      if (age !== null && age > this.#leaseTtl) await unlink(path).catch(() => {});
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const claim of [...this.#claims.values()]) await this.#releaseClaim(claim);
+    const writers = [...this.#writers.values()];
+    this.#writers.clear();
+    await Promise.all(writers.map((w) => w.close()));
+  }
+
+  /** A fresh id for a reader (host, pid, random), for callers that run several readers. */
+  static readerId(): string {
+    return `${process.pid}-${randomBytes(4).toString("hex")}`;
+  }
+}
