@@ -4,7 +4,7 @@
 import { cpSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 
-const ASSET = /\.(lua|sql|html|css|svg)$/;
+const ASSET = /\.(lua|sql|html|css|svg|mjs)$/; // .mjs: the dashboard's browser scripts (tsc ignores them)
 function walk(dir) {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
