@@ -3,4 +3,10 @@
  * exports here as it lands.
  */
 
-export {};
+export { type PgQueryable, PostgresStorage, type PostgresStorageOptions } from "./storage/postgres/counter-storage.ts";
+export {
+  type PgTrackerPoolLike,
+  type PgTrackerQueryable,
+  PostgresTrackerStore,
+  type PostgresTrackerStoreOptions,
+} from "./storage/postgres/tracker-store.ts";

@@ -3,4 +3,15 @@
  * exports here as it lands.
  */
 
-export {};
+export { eventKey, type RedisBackendOptions, redisBackend } from "./storage/redis/counter-backend.ts";
+export { RedisStorage, type RedisStorageOptions } from "./storage/redis/counter-storage.ts";
+export {
+  fromIoRedis,
+  fromNodeRedis,
+  fromNodeRedisCluster,
+  type IoRedisLike,
+  type NodeRedisClusterLike,
+  type NodeRedisLike,
+  type RedisCommandRunner,
+} from "./storage/redis/redis-client.ts";
+export { RedisTrackerStore, type RedisTrackerStoreOptions } from "./storage/redis/tracker-store.ts";

@@ -33,7 +33,7 @@ export function redisUnavailable(): Promise<string | undefined> {
     const client = new IoRedis(redisUrl, {
       lazyConnect: true,
       maxRetriesPerRequest: 0,
-      connectTimeout: 2000,
+      connectTimeout: 10_000,
       retryStrategy: () => null,
     });
     client.on("error", () => {});
@@ -53,7 +53,7 @@ export function redisUnavailable(): Promise<string | undefined> {
 /** undefined when PostgreSQL answers, else the reason it does not. */
 export function postgresUnavailable(): Promise<string | undefined> {
   postgresProbe ??= (async () => {
-    const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2000 });
+    const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 10_000 });
     try {
       await client.connect();
       await client.query("select 1");
