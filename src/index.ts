@@ -3,9 +3,6 @@
  * database client; adapters live under `tally/sqlite`, `tally/redis` and `tally/postgres`.
  */
 
-// Installs storage support into EventStore.builder(): persistence imports the store, not the reverse.
-import "./counter/persistence.ts";
-
 export type { EventStoreBuilder } from "./counter/builder.ts";
 export type { Constraint, ScheduleLike } from "./counter/constraints.ts";
 export { EventStore, type EventStoreOptions, type LoadReport } from "./counter/event-store.ts";

@@ -4,6 +4,10 @@
  */
 
 export { type PgQueryable, PostgresStorage, type PostgresStorageOptions } from "./storage/postgres/counter-storage.ts";
+export { meterSchemaSql } from "./storage/postgres/meter-install.ts";
+export type { PgClientLike, PgPoolLike, PgResultLike } from "./storage/postgres/meter-pool.ts";
+export { PostgresRollups, type PostgresRollupsOptions } from "./storage/postgres/meter-rollups.ts";
+export { PostgresStream, type PostgresStreamOptions } from "./storage/postgres/meter-stream.ts";
 export {
   type PgTrackerPoolLike,
   type PgTrackerQueryable,

@@ -5,6 +5,8 @@
 
 export { eventKey, type RedisBackendOptions, redisBackend } from "./storage/redis/counter-backend.ts";
 export { RedisStorage, type RedisStorageOptions } from "./storage/redis/counter-storage.ts";
+export { RedisRollups, type RedisRollupsOptions, type RedisRollupsTtl } from "./storage/redis/meter-rollups.ts";
+export { RedisStream, type RedisStreamOptions } from "./storage/redis/meter-stream.ts";
 export {
   fromIoRedis,
   fromNodeRedis,

@@ -16,6 +16,7 @@ import type { TimeUnit } from "../time/units.ts";
 import { ANALYTICS_UNITS, DEFAULT_UNITS, RATE_LIMITING_UNITS, type UnitCounts, validateBucketCount } from "./config.ts";
 import { validateReplicaId } from "./event-id.ts";
 import { EventStore, type EventStoreOptions } from "./event-store.ts";
+import { buildPersistent } from "./persistence.ts";
 
 /** What a `Format` must offer (the ready-made ones are `BinaryFormat` and `JsonFormat`). */
 export interface FormatLike {
@@ -30,15 +31,6 @@ export interface BuilderSettings extends EventStoreOptions {
   storage?: Storage;
   format?: FormatLike;
   autoPersistMs?: number;
-}
-
-/** Installed by the persistence module: builds a store that loads from and persists to storage. */
-export type PersistentBuild = (settings: BuilderSettings) => Promise<EventStore>;
-let persistentBuild: PersistentBuild | undefined;
-
-/** @internal Called by the persistence module when it loads. */
-export function setPersistentBuild(build: PersistentBuild): void {
-  persistentBuild = build;
 }
 
 export class EventStoreBuilder {
@@ -181,12 +173,7 @@ export class EventStoreBuilder {
     if (settings.autoPersistMs !== undefined && settings.storage === undefined) {
       throw new TallyError("INVALID_CONFIG", "autoPersist needs a storage: add withStorage(…)");
     }
-    if (settings.storage !== undefined) {
-      if (persistentBuild === undefined) {
-        throw new TallyError("INVALID_CONFIG", 'storage support is not loaded: import it from "tally"');
-      }
-      return persistentBuild(settings);
-    }
+    if (settings.storage !== undefined) return buildPersistent(settings);
     return new EventStore(settings);
   }
 

@@ -22,7 +22,7 @@
 import { randomUUID } from "node:crypto";
 import { isTallyError, TallyError } from "../errors.ts";
 import { type Storage, storageFailed } from "../storage/storage.ts";
-import { type BuilderSettings, setPersistentBuild } from "./builder.ts";
+import type { BuilderSettings } from "./builder.ts";
 import { convertSnapshot, sameGeometry } from "./conversion.ts";
 import { isValidReplicaId } from "./event-id.ts";
 import { EventStore, type LoadReport, type Persister } from "./event-store.ts";
@@ -292,5 +292,3 @@ class StorePersister implements Persister {
 function asStorageError(error: unknown): TallyError {
   return isTallyError(error) ? error : storageFailed("auto-persist failed", error);
 }
-
-setPersistentBuild(buildPersistent);

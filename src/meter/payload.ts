@@ -22,10 +22,35 @@ export function isPlainObject(value: unknown): value is Params {
   return proto === Object.prototype || proto === null;
 }
 
-// The event serialises once (to reject BigInt and cycles before anything is written); streams that
-// write JSON reuse that text instead of serialising twice on the hot path. The text rides on the
-// payload as a non-enumerable symbol property: a WeakMap of millions of payloads made GC dominate.
-const JSON_TEXT = Symbol("tally.payloadJson");
+// The event serialises once (to reject BigInt and cycles before anything is written), and a
+// stream that writes JSON lines reuses that text instead of serialising twice on the hot path.
+// The text is remembered for the most recently built payload only: an event builds its payload
+// and hands it to the stream in the same synchronous call, so one slot always hits there, costs
+// no allocation and keeps nothing alive. (A symbol property made every payload a slow
+// dictionary-mode object and a WeakMap made GC dominate at a few hundred thousand events/s.)
+let lastPayload: EventPayload | null = null;
+let lastLine = "";
+
+// `toISOString` is ~40% of building a payload; events mostly start within the same second, so
+// the "YYYY-MM-DDTHH:MM:SS." prefix of the last second is reused and only the milliseconds vary.
+let isoSecond = Number.NaN;
+let isoPrefix = "";
+let lastName = "";
+let lastNameJson = '""';
+
+/** `new Date(ms).toISOString()` for integer ms, with the second's prefix cached. */
+export function isoOfMs(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  const rest = ms - second * 1000;
+  if (second !== isoSecond || !Number.isInteger(rest)) {
+    const iso = new Date(ms).toISOString();
+    if (!Number.isInteger(rest)) return iso;
+    isoSecond = second;
+    isoPrefix = iso.slice(0, iso.length - 4);
+    return iso;
+  }
+  return `${isoPrefix}${rest < 10 ? "00" : rest < 100 ? "0" : ""}${rest}Z`;
+}
 
 /** Builds a payload and its JSON; throws what `JSON.stringify` throws for the params. */
 export function buildPayload(
@@ -35,16 +60,24 @@ export function buildPayload(
   durationMs: number,
   params: Params,
 ): EventPayload {
-  const startedAt = new Date(startedAtMs).toISOString();
+  const startedAt = isoOfMs(startedAtMs);
   const paramsJson = JSON.stringify(params);
+  if (name !== lastName) {
+    lastNameJson = JSON.stringify(name);
+    lastName = name;
+  }
   const payload: EventPayload = { name, status, startedAt, durationMs, params };
-  Object.defineProperty(payload, JSON_TEXT, {
-    value: `{"name":${JSON.stringify(name)},"status":"${status}","startedAt":"${startedAt}","durationMs":${durationMs},"params":${paramsJson}}`,
-  });
+  lastLine = `{"name":${lastNameJson},"status":"${status}","startedAt":"${startedAt}","durationMs":${durationMs},"params":${paramsJson}}\n`;
+  lastPayload = payload;
   return payload;
 }
 
-/** The payload as one line of compact JSON (cached when the payload came from `buildPayload`). */
+/** The payload as one line of compact JSON plus "\n" (cached for the payload built last). */
+export function payloadLine(payload: EventPayload): string {
+  return payload === lastPayload ? lastLine : `${JSON.stringify(payload)}\n`;
+}
+
+/** The payload as one line of compact JSON (cached for the payload built last). */
 export function payloadJson(payload: EventPayload): string {
-  return (payload as unknown as Record<symbol, string | undefined>)[JSON_TEXT] ?? JSON.stringify(payload);
+  return payload === lastPayload ? lastLine.slice(0, -1) : JSON.stringify(payload);
 }

@@ -81,6 +81,8 @@ export class TrackingManager {
   readonly #compat: boolean;
   readonly #ttlMs: number;
   readonly #maxBatch: number;
+  /** Wait one macrotask between a group's transacts (durable stores): see `#after`. */
+  readonly #gather: boolean;
   readonly #listeners: ListenerRegistry;
   readonly #memo = new ConditionMemo();
   readonly #queues = new Map<string, Entry[]>();
@@ -103,6 +105,7 @@ export class TrackingManager {
     this.#compat = opts.compat === "dictrack";
     this.#ttlMs = toMs(opts.eventIdTtl ?? "7d", "eventIdTtl");
     this.#maxBatch = opts.maxBatch ?? 256;
+    this.#gather = opts.store.capabilities?.durable === true;
     this.#listeners = new ListenerRegistry(this.#logger);
     if (opts.sweepInterval !== undefined) {
       const every = toMs(opts.sweepInterval, "sweepInterval");
@@ -329,20 +332,33 @@ export class TrackingManager {
     this.#active++;
     return this.#transact(groupId, [step]).then(
       (outcomes) => {
-        this.#next(groupId);
+        this.#after(groupId);
         const outcome = outcomes[0] as Outcome;
         if (!outcome.ok) throw outcome.error;
         if (outcome.events.length === 0) return outcome.value as T;
         return this.#listeners.deliver(outcome.events).then(() => outcome.value as T);
       },
       (error) => {
-        this.#next(groupId);
+        this.#after(groupId);
         throw storeFailed(groupId, error);
       },
     );
   }
 
-  /** After a transact: run the calls that queued meanwhile as one batch, or mark the group idle. */
+  /**
+   * After a transact. On a durable store every transact pays a commit (an fsync, round trips), so
+   * the group stays busy for one more macrotask: the callers just resolved (and anyone whose I/O
+   * callback is due) queue meanwhile and share the next commit instead of alternating half-full
+   * batches. The memory store commits for free and keeps to microtasks (no timers, spec §1.1).
+   */
+  #after(groupId: string): void {
+    if (this.#gather) setImmediate(this.#nextOf, groupId);
+    else this.#next(groupId);
+  }
+
+  readonly #nextOf = (groupId: string): void => this.#next(groupId);
+
+  /** Runs the calls that queued meanwhile as one batch, or marks the group idle. */
   #next(groupId: string): void {
     const queue = this.#queues.get(groupId) as Entry[];
     if (queue.length === 0) {
@@ -361,7 +377,7 @@ export class TrackingManager {
       batch.map((e) => e.step),
     ).then(
       (outcomes) => {
-        this.#next(groupId);
+        this.#after(groupId);
         for (let i = 0; i < batch.length; i++) {
           const entry = batch[i] as Entry;
           const outcome = outcomes[i] as Outcome;
@@ -371,7 +387,7 @@ export class TrackingManager {
         }
       },
       (error) => {
-        this.#next(groupId);
+        this.#after(groupId);
         const failure = storeFailed(groupId, error);
         for (const entry of batch) entry.reject(failure);
       },

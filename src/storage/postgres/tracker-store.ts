@@ -2,10 +2,16 @@
  * PostgresTrackerStore: the `TrackerStore` contract (src/tracker/tracker-store.ts) on PostgreSQL,
  * the source of truth for multi-host use.
  *
- * - One transaction per `transact`: `SELECT … FROM tracker_groups … FOR UPDATE` serialises every
- *   writer of the group in any process; the rows are read (or reused from a cache when the group
- *   version is unchanged), the ids checked, the plan run, then one statement writes everything
- *   and bumps the version, and COMMIT. "now" is always a parameter, never SQL `now()`.
+ * - One transaction per `transact`, in two round trips (tracker-sql.ts). The first sends BEGIN,
+ *   `SELECT … FROM tracker_groups … FOR UPDATE` (serialising every writer of the group in any
+ *   process), then the applied-id check and the rows unless the cached copy is current. Those
+ *   two run as later statements of the same message, each with its own snapshot taken while the
+ *   lock is already held, so they see every commit of the group. The plan runs; the second round
+ *   trip is one statement that writes everything and bumps the version, then COMMIT.
+ *   "now" is always a value sent by the caller, never SQL `now()`.
+ * - The rows cache is keyed by the group row's version and `xmin` (the transaction that last
+ *   wrote it), so a group flushed and rebuilt elsewhere up to the same version is never mistaken
+ *   for the cached one.
  * - A group row is created only when a plan writes; a first writer re-checks under the lock and
  *   re-plans if another process created the group meanwhile.
  * - A crash or a dropped connection before COMMIT applies nothing (the server rolls back).
@@ -24,9 +30,17 @@ import {
   type TrackerStoreView,
   type TransactOptions,
 } from "../../tracker/tracker-store.ts";
+import { fill, literal, numberLiteral, textArray } from "./tracker-sql.ts";
 
+/**
+ * The slice of a pg client this store uses. A query without params goes through pg's simple
+ * protocol and may hold several statements: pg then resolves with one result per statement.
+ */
 export interface PgTrackerQueryable {
-  query(text: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  query(text: string, params?: unknown[]): Promise<PgResult | PgResult[]>;
+}
+export interface PgResult {
+  rows: Record<string, unknown>[];
 }
 export interface PgTrackerPoolLike extends PgTrackerQueryable {
   connect(): Promise<PgTrackerQueryable & { release(error?: Error | boolean): void }>;
@@ -38,7 +52,7 @@ export interface PostgresTrackerStoreOptions {
   client: PgTrackerPoolLike | PgTrackerQueryable;
   /** Schema of the tables. @default the connection's search_path */
   schema?: string;
-  /** Crash tests only: called after the writes and before COMMIT. */
+  /** Crash tests only: called after the writes and before COMMIT (then sent as two round trips). */
   onBeforeCommit?: () => void;
 }
 
@@ -46,6 +60,7 @@ const SCHEMA_SQL = readFileSync(new URL("./tracker-schema.sql", import.meta.url)
 const WRITE_SQL = readFileSync(new URL("./tracker-write.sql", import.meta.url), "utf8");
 const CACHE_GROUPS = 1000;
 const EMPTY_SET: ReadonlySet<string> = new Set();
+type Cached = { version: number; tag: string; rows: StoredTracker[] };
 const ROW_COLUMNS = `name, seq::double precision AS seq, type, schema_version, definition, state, expires_at,
   version::double precision AS version, created_at, updated_at`;
 
@@ -54,9 +69,12 @@ export class PostgresTrackerStore implements TrackerStore {
   readonly #client: PgTrackerPoolLike | PgTrackerQueryable;
   readonly #pool: boolean;
   readonly #q: string;
-  readonly #sql: Record<"lock" | "createGroup" | "rows" | "named" | "applied" | "write" | "expired", string>;
+  readonly #sql: Record<
+    "lock" | "createGroup" | "rows" | "rowsUnlessCached" | "named" | "applied" | "write" | "expired",
+    string
+  >;
   readonly #onBeforeCommit: (() => void) | undefined;
-  readonly #cache = new Map<string, { version: number; rows: StoredTracker[] }>();
+  readonly #cache = new Map<string, Cached>();
   #serial: Promise<unknown> = Promise.resolve();
   #commits = 0;
   #closed = false;
@@ -76,9 +94,11 @@ export class PostgresTrackerStore implements TrackerStore {
     this.#q = opts.schema === undefined ? "" : `"${opts.schema}".`;
     const s = this.#q;
     this.#sql = {
-      lock: `SELECT version::double precision AS version FROM ${s}tracker_groups WHERE group_id = $1 FOR UPDATE`,
+      lock: `SELECT version::double precision AS version, xmin::text AS tag FROM ${s}tracker_groups WHERE group_id = $1 FOR UPDATE`,
       createGroup: `INSERT INTO ${s}tracker_groups (group_id) VALUES ($1) ON CONFLICT (group_id) DO NOTHING`,
       rows: `SELECT ${ROW_COLUMNS} FROM ${s}trackers WHERE group_id = $1 ORDER BY seq`,
+      rowsUnlessCached: `SELECT ${ROW_COLUMNS} FROM ${s}trackers WHERE group_id = $1 AND NOT EXISTS
+        (SELECT 1 FROM ${s}tracker_groups WHERE group_id = $1 AND version = $2 AND xmin::text = $3) ORDER BY seq`,
       named: `SELECT ${ROW_COLUMNS} FROM ${s}trackers WHERE group_id = $1 AND name = ANY($2::text[]) ORDER BY seq`,
       applied: `SELECT event_id FROM ${s}tracker_event_ids WHERE group_id = $1 AND event_id = ANY($2::text[]) AND applied_at > $3`,
       write: WRITE_SQL.replaceAll("{s}", s),
@@ -118,41 +138,45 @@ export class PostgresTrackerStore implements TrackerStore {
     opts: TransactOptions,
     plan: (view: TrackerStoreView) => TrackerStorePlan<T>,
   ): Promise<T> {
+    const group = literal(groupId);
+    const minApplied = numberLiteral(opts.now - opts.eventIdTtlMs);
+    const ids = opts.eventIds ?? [];
     try {
-      await c.query("BEGIN");
-      let locked = (await c.query(this.#sql.lock, [groupId])).rows[0];
+      let view = await this.#open(c, groupId, "BEGIN", ids, minApplied, this.#cache.get(groupId));
       for (;;) {
-        const version = locked === undefined ? 0 : (locked.version as number);
-        const rows = locked === undefined ? [] : await this.#rows(c, groupId, version);
-        let applied = EMPTY_SET;
-        if (locked !== undefined && opts.eventIds !== undefined && opts.eventIds.length > 0) {
-          const found = await c.query(this.#sql.applied, [groupId, opts.eventIds, opts.now - opts.eventIdTtlMs]);
-          if (found.rows.length > 0) applied = new Set(found.rows.map((r) => r.event_id as string));
-        }
-        const out = plan({ rows, applied, version });
+        const out = plan(view.view);
         if (out.upsert.length === 0 && out.remove.length === 0 && out.record.length === 0) {
           await c.query("COMMIT");
           return out.result;
         }
-        if (locked === undefined) {
+        if (view.tag === undefined) {
           // First write of a new group: create its row, lock it, and re-plan if someone beat us to it.
-          await c.query(this.#sql.createGroup, [groupId]);
-          locked = (await c.query(this.#sql.lock, [groupId])).rows[0];
-          if (locked !== undefined && (locked.version as number) !== 0) continue;
+          view = await this.#open(c, groupId, fill(this.#sql.createGroup, [group]), ids, minApplied, undefined);
+          if (view.view.version !== 0) continue;
         }
-        const prune = ++this.#commits % 64 === 0;
-        const written = await c.query(this.#sql.write, [
-          groupId,
-          JSON.stringify(out.upsert),
-          out.remove,
-          opts.now,
-          out.record,
-          prune,
-          opts.now - opts.eventIdTtlMs,
+        const write = fill(this.#sql.write, [
+          group,
+          literal(JSON.stringify(out.upsert)),
+          textArray(out.remove),
+          numberLiteral(opts.now),
+          textArray(out.record),
+          ++this.#commits % 64 === 0 ? "true" : "false",
+          minApplied,
         ]);
-        this.#onBeforeCommit?.();
-        await c.query("COMMIT");
-        this.#remember(groupId, written.rows[0]?.version as number, applyRowChanges(rows, out.upsert, out.remove));
+        let written: PgResult;
+        if (this.#onBeforeCommit === undefined) {
+          written = ((await c.query(`${write};\nCOMMIT`)) as PgResult[])[0] as PgResult;
+        } else {
+          written = (await c.query(write)) as PgResult;
+          this.#onBeforeCommit();
+          await c.query("COMMIT");
+        }
+        const next = written.rows[0] as { version: number; tag: string };
+        this.#remember(groupId, {
+          version: next.version,
+          tag: next.tag,
+          rows: applyRowChanges(view.view.rows, out.upsert, out.remove),
+        });
         return out.result;
       }
     } catch (error) {
@@ -162,18 +186,46 @@ export class PostgresTrackerStore implements TrackerStore {
     }
   }
 
-  async #rows(c: PgTrackerQueryable, groupId: string, version: number): Promise<StoredTracker[]> {
-    const cached = this.#cache.get(groupId);
-    if (cached !== undefined && cached.version === version) return cached.rows;
-    const result = await c.query(this.#sql.rows, [groupId]);
-    const rows = result.rows.map((r) => toRow(groupId, r));
-    this.#remember(groupId, version, rows);
-    return rows;
+  /**
+   * One round trip: `first` (BEGIN, or the new group's INSERT), the lock, then under the lock the
+   * applied ids and the rows (none sent back when `cached` is still current).
+   */
+  async #open(
+    c: PgTrackerQueryable,
+    groupId: string,
+    first: string,
+    ids: readonly string[],
+    minApplied: string,
+    cached: Cached | undefined,
+  ): Promise<{ view: TrackerStoreView; tag: string | undefined }> {
+    const group = literal(groupId);
+    const sql = [first, fill(this.#sql.lock, [group])];
+    if (ids.length > 0) sql.push(fill(this.#sql.applied, [group, textArray(ids), minApplied]));
+    sql.push(
+      cached === undefined
+        ? fill(this.#sql.rows, [group])
+        : fill(this.#sql.rowsUnlessCached, [group, numberLiteral(cached.version), literal(cached.tag)]),
+    );
+    const results = (await c.query(sql.join(";\n"))) as PgResult[];
+    const locked = (results[1] as PgResult).rows[0] as { version: number; tag: string } | undefined;
+    if (locked === undefined) return { view: { rows: [], applied: EMPTY_SET, version: 0 }, tag: undefined };
+    let applied = EMPTY_SET;
+    if (ids.length > 0) {
+      const found = (results[2] as PgResult).rows;
+      if (found.length > 0) applied = new Set(found.map((r) => r.event_id as string));
+    }
+    let rows: StoredTracker[];
+    if (cached !== undefined && cached.version === locked.version && cached.tag === locked.tag) rows = cached.rows;
+    else {
+      rows = (results[results.length - 1] as PgResult).rows.map((r) => toRow(groupId, r));
+      this.#remember(groupId, { version: locked.version, tag: locked.tag, rows });
+    }
+    return { view: { rows, applied, version: locked.version }, tag: locked.tag };
   }
 
-  #remember(groupId: string, version: number, rows: StoredTracker[]): void {
+  #remember(groupId: string, cached: Cached): void {
     this.#cache.delete(groupId);
-    this.#cache.set(groupId, { version, rows });
+    this.#cache.set(groupId, cached);
     if (this.#cache.size > CACHE_GROUPS) {
       const oldest = this.#cache.keys().next().value;
       if (oldest !== undefined) this.#cache.delete(oldest);
@@ -227,9 +279,9 @@ export class PostgresTrackerStore implements TrackerStore {
     this.#cache.clear();
   }
 
-  #query(text: string, params: unknown[]): Promise<{ rows: Record<string, unknown>[] }> {
-    if (this.#pool) return this.#client.query(text, params);
-    return this.#withConnection((c) => c.query(text, params));
+  async #query(text: string, params: unknown[]): Promise<PgResult> {
+    if (this.#pool) return (await this.#client.query(text, params)) as PgResult;
+    return (await this.#withConnection((c) => c.query(text, params))) as PgResult;
   }
 
   /** A pooled connection per call, or the single client with calls queued one at a time. */

@@ -1,5 +1,7 @@
 -- One commit of a tracker group: $1 group, $2 upserted rows (jsonb array of documents),
 -- $3 removed names, $4 now, $5 recorded ids, $6 prune old ids?, $7 prune ids applied at or before.
+-- The store fills in every value as a literal (tracker-sql.ts) and sends this with COMMIT.
+-- Returns the new version and xmin (this transaction), the key of the store's rows cache.
 WITH up AS (
   INSERT INTO {s}trackers (group_id, name, seq, type, schema_version, definition, state, progress, current_stage,
                            limited, completed_at, expires_at, version, created_at, updated_at)
@@ -31,4 +33,4 @@ WITH up AS (
 UPDATE {s}tracker_groups
 SET version = version + 1, next_seq = GREATEST(next_seq, (SELECT COALESCE(MAX(r.seq), 0) + 1 FROM jsonb_to_recordset($2::jsonb) AS r(seq bigint)))
 WHERE group_id = $1
-RETURNING version::double precision AS version
+RETURNING version::double precision AS version, xmin::text AS tag

@@ -1,13 +1,20 @@
 /**
  * `redisBackend`: the `CounterBackend` of `SharedEventStore` on Redis (single node or Cluster).
  *
- * Every operation is ONE Lua script run (EVALSHA, EVAL on NOSCRIPT): `counter-record.lua`,
- * `counter-evaluate.lua`, `counter-settle.lua`, each prefixed with `counter-lib.lua`. Keys per event:
- * the hash `<prefix>{<eventId>}` (ring slots `<unit code>:<slot>`, bucket-0 ordinals `o<code>`,
- * first/last `f`/`l`, layout signature `c`) and the sorted set `<prefix>{<eventId>}:pending`
- * (reservations by expiry). An id that already holds a hash tag (`user:{42}:login`) is used as is,
- * so events sharing a tag share a Cluster slot. Caveat of that rule: the ids `x` and `{x}` name the
- * same key; do not use both under one prefix.
+ * Every operation runs inside ONE Lua script call (EVALSHA, EVAL on NOSCRIPT) of the joined script
+ * `counter-lib.lua` + `counter-record.lua` + `counter-evaluate.lua` + `counter-settle.lua` +
+ * `counter-batch.lua`. Keys per event: the hash `<prefix>{<eventId>}` (ring slots `<unit code>:<slot>`,
+ * bucket-0 ordinals `o<code>`, first/last `f`/`l`, pending hint `p`, layout signature `c`) and the
+ * sorted set `<prefix>{<eventId>}:pending` (reservations by expiry). An id that already holds a hash tag
+ * (`user:{42}:login`) is used as is, so events sharing a tag share a Cluster slot. Caveat of that rule:
+ * the ids `x` and `{x}` name the same key; do not use both under one prefix.
+ *
+ * Batching (option `batching`, see `RedisBackendOptions`): operations started in the same tick are
+ * sent as one script call that runs them in order. Exactness is unchanged: the call is atomic and
+ * each operation inside it is judged on the state the previous ones left, exactly as if it had been
+ * sent alone. Each operation keeps its own reply, its own refusal (layout mismatch, future instant)
+ * and, in the store, its own timeout and failure policy; a failed call (network, script error) fails
+ * the operations of that call only (they may still have been applied, as with any lost reply).
  *
  * The backend never connects, quits or reconfigures the client; `redis`/`ioredis` are never imported.
  */
@@ -31,20 +38,29 @@ import { TIME_UNITS } from "../../time/units.ts";
 import { LuaScript } from "./lua-script.ts";
 import { type IoRedisLike, type NodeRedisLike, type RedisCommandRunner, toCommandRunner } from "./redis-client.ts";
 
+export type RedisBatching = "auto" | "tag" | "off";
+
 export interface RedisBackendOptions {
   /** Prepended to every key; give each application (and each test) its own. @default "tally:" */
   prefix?: string;
+  /**
+   * How operations started in the same tick share a script call. "auto": all of them in one call
+   * (single-node Redis), switching to "tag" for good at the first CROSSSLOT answer (Cluster; the
+   * refused call never ran and is re-sent); "tag": one call per hash tag (Cluster-safe from the start);
+   * "off": one call per operation. @default "auto"
+   */
+  batching?: RedisBatching;
 }
 
-function script(file: string): LuaScript {
-  const lib = LuaScript.fromFile("counter-lib.lua", import.meta.url).source;
-  const body = LuaScript.fromFile(file, import.meta.url).source;
-  return new LuaScript(file, `${lib}\n${body}`);
-}
+/** Most operations in one script call (bounds how long one call holds the server). */
+const MAX_BATCH = 128;
 
-const RECORD = script("counter-record.lua");
-const EVALUATE = script("counter-evaluate.lua");
-const SETTLE = script("counter-settle.lua");
+const SCRIPT = new LuaScript(
+  "counter script",
+  ["counter-lib.lua", "counter-record.lua", "counter-evaluate.lua", "counter-settle.lua", "counter-batch.lua"]
+    .map((file) => LuaScript.fromFile(file, import.meta.url).source)
+    .join("\n"),
+);
 
 /** The key of an event's hash: the id's own `{tag}` if it has one, else the whole id as the tag. */
 export function eventKey(prefix: string, eventId: string): string {
@@ -56,6 +72,16 @@ export function eventKey(prefix: string, eventId: string): string {
   return `${prefix}{${eventId}}`;
 }
 
+/** The part of a key Redis Cluster hashes (its first non-empty `{tag}`, else the whole key). */
+function hashTag(key: string): string {
+  const open = key.indexOf("{");
+  if (open >= 0) {
+    const close = key.indexOf("}", open + 1);
+    if (close > open + 1) return key.slice(open + 1, close);
+  }
+  return key;
+}
+
 export function redisBackend(
   client: RedisCommandRunner | NodeRedisLike | IoRedisLike,
   options: RedisBackendOptions = {},
@@ -65,126 +91,335 @@ export function redisBackend(
   if (typeof prefix !== "string") {
     throw new TallyError("INVALID_CONFIG", `invalid Redis key prefix ${String(prefix)}: pass a string such as "app:"`);
   }
+  const batching = options.batching ?? "auto";
+  if (batching !== "auto" && batching !== "tag" && batching !== "off") {
+    throw new TallyError(
+      "INVALID_CONFIG",
+      `unknown Redis batching ${JSON.stringify(batching)}: use "auto", "tag" or "off"`,
+    );
+  }
   return {
     kind: "redis",
     serverClock: true,
-    bind: (layout) => new RedisCounterBackend(runner, prefix, layout),
+    bind: (layout) => new RedisCounterBackend(runner, prefix, layout, batching),
   };
+}
+
+/** One operation waiting for its call: its kind, time, arguments after the time block, and keys. */
+interface Queued {
+  readonly kind: "R" | "E" | "S";
+  readonly time: OpTime;
+  readonly args: string[];
+  readonly keys: string[];
+  /** The hash tag all its keys share, or undefined when they span several. */
+  readonly tag: string | undefined;
+  readonly decode: (reply: unknown) => unknown;
+  readonly resolve: (value: never) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Cached slot names of one unit at one ordinal: names[i] is the field of bucket i. */
+interface SlotNames {
+  ordinal: number;
+  text: string;
+  readonly names: string[];
 }
 
 class RedisCounterBackend implements BoundCounterBackend {
   readonly #runner: RedisCommandRunner;
   readonly #prefix: string;
   readonly #units: number;
-  /** The common ARGV head with "now" and the ordinals left blank (filled per call). */
+  readonly #codes: string[];
+  readonly #sizes: number[];
+  /** ARGV head of every call: signature, ttl, U, (code, bucket count) per unit. */
   readonly #head: string[];
-  /** Encoded depth and test arguments by the identity of a plan's tests (limiters reuse plans). */
-  readonly #encoded = new WeakMap<readonly BackendTest[], { depth: EvaluateOp["depth"]; args: string[] }>();
+  readonly #slots: SlotNames[];
+  /** Encoded tests by the identity of a plan's tests (limiters reuse plans). */
+  readonly #encoded = new WeakMap<readonly BackendTest[], string[]>();
+  /** Reply of a passed evaluation without state, by the identity of its tests. */
+  readonly #passed = new WeakMap<readonly BackendTest[], readonly boolean[]>();
+  #mode: RedisBatching;
+  readonly #queues = new Map<string, Queued[]>();
+  #scheduled = false;
 
-  constructor(runner: RedisCommandRunner, prefix: string, layout: CounterLayout) {
+  constructor(runner: RedisCommandRunner, prefix: string, layout: CounterLayout, batching: RedisBatching) {
     this.#runner = runner;
     this.#prefix = prefix;
+    this.#mode = batching;
     this.#units = layout.units.length;
-    const head = [layout.signature, "", String(Math.ceil(layout.ttlMs)), String(layout.units.length)];
-    for (const { unit, bucketCount } of layout.units)
-      head.push(String(TIME_UNITS.indexOf(unit)), String(bucketCount), "");
+    this.#codes = layout.units.map((u) => String(TIME_UNITS.indexOf(u.unit)));
+    this.#sizes = layout.units.map((u) => u.bucketCount);
+    const head = [layout.signature, String(Math.ceil(layout.ttlMs)), String(layout.units.length)];
+    for (let u = 0; u < this.#units; u++) head.push(this.#codes[u]!, String(this.#sizes[u]));
     this.#head = head;
+    this.#slots = layout.units.map(() => ({ ordinal: Number.NaN, text: "", names: [] }));
   }
 
-  #args(time: OpTime): string[] {
-    const args = this.#head.slice();
-    if (time.now !== undefined) {
-      args[1] = String(time.now);
-      const ordinals = time.ordinals;
-      if (ordinals !== undefined) for (let u = 0; u < this.#units; u++) args[6 + 3 * u] = String(ordinals[u]);
+  /** Slot names of buckets 0..depth-1 of unit u when bucket 0 is period `ordinal`. */
+  #names(u: number, ordinal: number, depth: number): SlotNames {
+    const slots = this.#slots[u]!;
+    if (slots.ordinal !== ordinal) {
+      slots.ordinal = ordinal;
+      slots.text = String(ordinal);
+      slots.names.length = 0;
     }
-    return args;
+    const names = slots.names;
+    if (names.length < depth) {
+      const size = this.#sizes[u]!;
+      const code = this.#codes[u]!;
+      for (let i = names.length; i < depth; i++) names.push(`${code}:${(((ordinal - i) % size) + size) % size}`);
+    }
+    return slots;
   }
 
-  #keys(eventId: string): [string, string] {
+  /** Pushes the time block of `time`; returns how many arguments that was. */
+  #time(time: OpTime, out: string[]): number {
+    const now = time.now;
+    const ordinals = time.ordinals;
+    if (now === undefined || ordinals === undefined) {
+      out.push("");
+      for (let u = 0; u < this.#units; u++) out.push("", "");
+    } else {
+      out.push(String(now));
+      for (let u = 0; u < this.#units; u++) {
+        const slots = this.#names(u, ordinals[u]!, 1);
+        out.push(slots.text, slots.names[0]!);
+      }
+    }
+    return 1 + 2 * this.#units;
+  }
+
+  #keys(eventId: string, keys: string[]): void {
     const key = eventKey(this.#prefix, eventId);
-    return [key, `${key}:pending`];
+    keys.push(key, `${key}:pending`);
   }
 
-  async record(op: RecordOp): Promise<void> {
-    const args = this.#args(op.time);
-    args.push(String(op.count));
+  record(op: RecordOp): Promise<void> {
+    const args = [String(op.count)];
     const instant = op.instant;
     if (instant === undefined) {
-      args.push("", "");
+      args.push("");
     } else if ("ago" in instant) {
-      args.push("", String(instant.ago));
+      args.push("g", String(instant.ago));
     } else {
-      args.push(String(instant.at), "");
+      args.push("a", String(instant.at));
       for (let u = 0; u < this.#units; u++)
         args.push(instant.ordinals === undefined ? "" : String(instant.ordinals[u]));
     }
-    await this.#run(RECORD, this.#keys(op.eventId), args);
+    const keys: string[] = [];
+    this.#keys(op.eventId, keys);
+    return this.#submit("R", op.time, args, keys, ignore);
   }
 
-  async evaluate(op: EvaluateOp): Promise<EvaluateReply> {
-    const keys: string[] = [];
-    for (const id of op.eventIds) keys.push(...this.#keys(id));
-    const args = this.#args(op.time);
+  evaluate(op: EvaluateOp): Promise<EvaluateReply> {
+    const args: string[] = [];
+    const action = op.action === "check" ? "c" : op.action === "record" ? "r" : "v";
     args.push(
-      op.action,
+      action,
       String(op.target + 1),
       String(op.count),
-      op.reservation?.id ?? "",
-      op.reservation === undefined ? "" : String(op.reservation.ttlMs),
-      op.state,
+      op.state === "never" ? "n" : op.state === "onDenial" ? "d" : "a",
       String(op.eventIds.length),
     );
-    let encoded = this.#encoded.get(op.tests);
-    if (encoded === undefined || encoded.depth !== op.depth) {
-      encoded = { depth: op.depth, args: encodeTests(op, this.#units) };
-      this.#encoded.set(op.tests, encoded);
+    if (action === "v") {
+      const reservation = op.reservation;
+      if (reservation === undefined) {
+        return Promise.reject(new TallyError("INVALID_ARGUMENT", "a reserve evaluation needs a reservation"));
+      }
+      args.push(reservation.id, String(reservation.ttlMs));
     }
-    for (const arg of encoded.args) args.push(arg);
-    const reply = (await this.#run(EVALUATE, keys, args)) as unknown[];
-    const results = (reply[2] as unknown[]).map((r) => Number(r) === 1);
-    const states = reply[3] as unknown[][];
-    const expires = String(reply[4] ?? "");
+    const ordinals = op.time.now === undefined ? undefined : op.time.ordinals;
+    const keys: string[] = [];
+    for (let i = 0; i < op.eventIds.length; i++) {
+      this.#keys(op.eventIds[i]!, keys);
+      const depth = op.depth[i];
+      for (let u = 0; u < this.#units; u++) {
+        // Bucket 0 (the slot of now) is always read; the names of buckets 1..d-1 follow d.
+        const d = Math.min(depth?.[u] ?? 0, this.#sizes[u]!);
+        args.push(String(d));
+        if (ordinals !== undefined && d > 1) {
+          const names = this.#names(u, ordinals[u]!, d).names;
+          for (let b = 1; b < d; b++) args.push(names[b]!);
+        }
+      }
+    }
+    let tests = this.#encoded.get(op.tests);
+    if (tests === undefined) {
+      tests = encodeTests(op.tests);
+      this.#encoded.set(op.tests, tests);
+    }
+    for (const arg of tests) args.push(arg);
+    return this.#submit("E", op.time, args, keys, (reply) => this.#evaluateReply(op, reply));
+  }
+
+  settle(op: SettleOp): Promise<SettleReply> {
+    const args = [op.action, op.token, String(op.count)];
+    const keys: string[] = [];
+    this.#keys(op.eventId, keys);
+    return this.#submit("S", op.time, args, keys, (reply) => {
+      const r = reply as unknown[];
+      return { wasPending: Number(r[0]) === 1, now: Number(r[1]) };
+    });
+  }
+
+  #evaluateReply(op: EvaluateOp, reply: unknown): EvaluateReply {
+    if (reply === 1 && op.time.now !== undefined) {
+      let results = this.#passed.get(op.tests);
+      if (results === undefined) {
+        results = Object.freeze(op.tests.map(() => true));
+        this.#passed.set(op.tests, results);
+      }
+      return { passed: true, now: op.time.now, results, events: undefined, reservation: undefined };
+    }
+    const r = reply as unknown[];
+    const states = r[3] as unknown[][];
+    const expires = String(r[4] ?? "");
     return {
-      passed: Number(reply[0]) === 1,
-      now: Number(reply[1]),
-      results,
+      passed: Number(r[0]) === 1,
+      now: Number(r[1]),
+      results: (r[2] as unknown[]).map((x) => Number(x) === 1),
       events: states.length === 0 ? undefined : states.map(parseState),
-      reservation: expires === "" ? undefined : { token: String(reply[5]), expiresAt: Number(expires) },
+      reservation: expires === "" ? undefined : { token: String(r[5]), expiresAt: Number(expires) },
     };
   }
 
-  async settle(op: SettleOp): Promise<SettleReply> {
-    const args = this.#args(op.time);
-    args.push(op.action, op.token, String(op.count));
-    const reply = (await this.#run(SETTLE, this.#keys(op.eventId), args)) as unknown[];
-    return { wasPending: Number(reply[0]) === 1, now: Number(reply[1]) };
+  /** Queues an operation for this tick's call of its group (or sends it alone with batching "off"). */
+  #submit<T>(
+    kind: Queued["kind"],
+    time: OpTime,
+    args: string[],
+    keys: string[],
+    decode: (reply: unknown) => T,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const tag = commonTag(keys);
+      const resolveAny = resolve as (value: never) => void;
+      const queued: Queued = { kind, time, args, keys, tag, decode, resolve: resolveAny, reject };
+      const mode = this.#mode;
+      if (mode === "off" || (mode === "tag" && tag === undefined)) {
+        void this.#send([queued]);
+        return;
+      }
+      const group = mode === "tag" ? (tag as string) : "";
+      let queue = this.#queues.get(group);
+      if (queue === undefined) {
+        queue = [];
+        this.#queues.set(group, queue);
+      }
+      queue.push(queued);
+      if (queue.length >= MAX_BATCH) {
+        this.#queues.delete(group);
+        void this.#send(queue);
+      } else if (!this.#scheduled) {
+        this.#scheduled = true;
+        process.nextTick(this.#flush);
+      }
+    });
   }
 
-  async #run(lua: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    try {
-      return await lua.run(this.#runner, keys, args);
-    } catch (error) {
-      throw translate(error, lua.name, keys[0] ?? "");
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    for (const queue of this.#queues.values()) void this.#send(queue);
+    this.#queues.clear();
+  };
+
+  async #send(ops: readonly Queued[]): Promise<void> {
+    const keys: string[] = [];
+    const args = this.#head.slice();
+    let previous: number | undefined | null = null;
+    for (const op of ops) {
+      for (const key of op.keys) keys.push(key);
+      const at = args.length;
+      args.push(op.kind, "", String(op.keys.length));
+      // Operations of one tick usually share their now (and so their ordinals): "=" repeats it.
+      let block = 1;
+      if (op.time.now === previous) args.push("=");
+      else block = this.#time(op.time, args);
+      previous = op.time.now;
+      args[at + 1] = String(block + op.args.length);
+      for (const arg of op.args) args.push(arg);
     }
+    let replies: unknown[];
+    try {
+      replies = (await SCRIPT.run(this.#runner, keys, args)) as unknown[];
+    } catch (error) {
+      if (this.#mode === "auto" && ops.length > 1 && isCrossSlot(error)) {
+        // A Cluster (or a sharding proxy): the call was refused before it ran. Group by tag from now on.
+        this.#mode = "tag";
+        this.#regroup(ops);
+        return;
+      }
+      for (const op of ops) op.reject(translate(error, op.keys[0] ?? ""));
+      return;
+    }
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const reply = replies[i];
+      if (typeof reply === "string" && reply.startsWith("TALLY_")) {
+        op.reject(translate(new Error(reply), op.keys[0] ?? ""));
+        continue;
+      }
+      try {
+        op.resolve(op.decode(reply) as never);
+      } catch (error) {
+        op.reject(translate(error, op.keys[0] ?? ""));
+      }
+    }
+  }
+
+  #regroup(ops: readonly Queued[]): void {
+    const groups = new Map<string, Queued[]>();
+    for (const op of ops) {
+      if (op.tag === undefined) {
+        void this.#send([op]);
+        continue;
+      }
+      let group = groups.get(op.tag);
+      if (group === undefined) {
+        group = [];
+        groups.set(op.tag, group);
+      }
+      group.push(op);
+    }
+    for (const group of groups.values()) void this.#send(group);
   }
 }
 
-function encodeTests(op: EvaluateOp, units: number): string[] {
-  const args: string[] = [];
-  for (let i = 0; i < op.eventIds.length; i++) {
-    const depth = op.depth[i];
-    for (let u = 0; u < units; u++) args.push(String(depth?.[u] ?? 0));
-  }
-  args.push(String(op.tests.length));
-  for (const test of op.tests) {
+function ignore(): void {}
+
+/** The hash tag every key shares, or undefined. */
+function commonTag(keys: readonly string[]): string | undefined {
+  const tag = hashTag(keys[0] ?? "");
+  for (let i = 1; i < keys.length; i++) if (hashTag(keys[i]!) !== tag) return undefined;
+  return tag;
+}
+
+function isCrossSlot(error: unknown): boolean {
+  return error instanceof Error && error.message.includes("CROSSSLOT");
+}
+
+function encodeTests(tests: readonly BackendTest[]): string[] {
+  const args: string[] = [String(tests.length)];
+  for (const test of tests) {
     switch (test.kind) {
-      case "atMost":
-        args.push("M", String(test.event + 1), String(test.limit), String(test.add), String(test.terms.length));
-        for (const term of test.terms) {
-          args.push(String(term.unit), String(term.from), String(term.to), String(term.weight));
+      case "atMost": {
+        const term = test.terms[0];
+        if (
+          test.terms.length === 1 &&
+          term !== undefined &&
+          term.from === 0 &&
+          term.weight === 1 &&
+          Number.isSafeInteger(test.limit) &&
+          Number.isSafeInteger(test.add)
+        ) {
+          // The usual fixed window: one bucket range from the current bucket, limit and add folded.
+          args.push("m", String(test.event + 1), String(term.unit), String(term.to + 1), String(test.limit - test.add));
+          break;
         }
+        args.push("M", String(test.event + 1), String(test.limit), String(test.add), String(test.terms.length));
+        for (const t of test.terms) args.push(String(t.unit), String(t.from), String(t.to), String(t.weight));
         break;
+      }
       case "atLeast":
         args.push("L", String(test.event + 1), String(test.count), String(test.unit), String(test.depth));
         break;
@@ -223,7 +458,7 @@ function parseState(raw: unknown[]): EventState {
   };
 }
 
-function translate(error: unknown, scriptName: string, key: string): TallyError {
+function translate(error: unknown, key: string): TallyError {
   const message = error instanceof Error ? error.message : String(error);
   if (message.includes("TALLY_CONFIG")) {
     return new TallyError(
@@ -233,16 +468,12 @@ function translate(error: unknown, scriptName: string, key: string): TallyError 
     );
   }
   if (message.includes("TALLY_FUTURE")) {
-    return new TallyError(
-      "FUTURE_EVENT",
-      `cannot record at an instant after the server's now: record it once it happened`,
-      {
-        cause: error,
-        details: { key },
-      },
-    );
+    return new TallyError("FUTURE_EVENT", `cannot record at an instant after the server's now: record it once it happened`, {
+      cause: error,
+      details: { key },
+    });
   }
-  return new TallyError("STORAGE_FAILED", `Redis ${scriptName} failed for ${key}: ${message}`, {
+  return new TallyError("STORAGE_FAILED", `Redis counter script failed for ${key}: ${message}`, {
     cause: error,
     details: { key },
   });

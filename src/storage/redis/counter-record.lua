@@ -1,33 +1,43 @@
--- counter-record.lua: record a count into one event (record, recordCount, recordAt, recordAgo).
--- Runs after counter-lib.lua (see there for the common ARGV head and the hash layout).
+-- counter-record.lua: the "R" operation, record a count into one event (record, recordCount,
+-- recordAt, recordAgo). Part of the joined counter script (see counter-lib.lua for the head and the
+-- hash layout, counter-batch.lua for how operations follow each other).
 --
--- KEYS[1]  event hash  <prefix>{<eventId>}
--- KEYS[2]  its pending set (unused here; passed so every script names its keys the same way)
--- ARGV[1..4+3U]  common head
--- ARGV[h]    count (integer 0 .. 2^32-1)
--- ARGV[h+1]  instant to record at in epoch ms, or "" for now
--- ARGV[h+2]  age in ms (server clock: at = server now - age), or ""
--- ARGV[h+3 .. h+2+U]  ordinal of the instant per unit, or "" (uniform from the instant)
--- Returns 1 when something was recorded, 0 when every unit dropped the instant;
--- error "TALLY_FUTURE <now>" when the instant is after now, "TALLY_CONFIG ..." on a layout mismatch.
+-- KEYS (from k): the event hash <prefix>{<eventId>}, its pending set (unused here; passed so every
+--   operation names its keys the same way)
+-- ARGV (from p): time block, then
+--   count (integer 0 .. 2^32-1)
+--   instant: "" (now) | "a" (at) | "g" (ago)
+--   for "a": the instant in epoch ms, then U ordinals of it ("" each: uniform from the instant)
+--   for "g": the age in ms (server clock: at = server now - age)
+-- Reply: 1 when something was recorded, 0 when every unit dropped the instant;
+--   "TALLY_FUTURE <now>" when the instant is after now, "TALLY_CONFIG ..." on a layout mismatch.
 
-local h = read_head()
-local p = h.next
-local count = tonumber(ARGV[p])
-local t = h.now
-local at_ords = nil
-if ARGV[p + 1] ~= "" or ARGV[p + 2] ~= "" then
-  if ARGV[p + 1] ~= "" then t = tonumber(ARGV[p + 1]) else t = h.now - tonumber(ARGV[p + 2]) end
-  if t > h.now then return redis.error_reply("TALLY_FUTURE " .. num(h.now)) end
-  at_ords = {}
-  for u = 1, #h.units do
-    local o = ARGV[p + 2 + u]
-    if o == nil or o == "" then at_ords[u] = uniform_ordinal(h.units[u].code, t) else at_ords[u] = tonumber(o) end
+local function op_record(p, k)
+  local T
+  T, p = read_time(p)
+  local countstr = ARGV[p]
+  local count = tonumber(countstr)
+  local mode = ARGV[p + 1]
+  local t = T.now
+  local tstr = T.nowstr
+  local at_ords = nil
+  if mode == "a" or mode == "g" then
+    if mode == "a" then
+      tstr = ARGV[p + 2]
+      t = tonumber(tstr)
+    else
+      t = T.now - tonumber(ARGV[p + 2])
+      tstr = num(t)
+    end
+    if t > T.now then return "TALLY_FUTURE " .. T.nowstr end
+    at_ords = {}
+    for u = 1, U do
+      local o = mode == "a" and ARGV[p + 2 + u] or ""
+      if o == nil or o == "" then at_ords[u] = uniform_ordinal(CODE[u], t) else at_ords[u] = tonumber(o) end
+    end
   end
+  local e, err = load_event(T, KEYS[k], KEYS[k + 1], nil)
+  if e == nil then return err end
+  if record(T, e, count, t, tstr, at_ords) then return 1 end
+  return 0
 end
-local want = {}
-for u = 1, #h.units do want[u] = 1 end
-local e, err = load_event(h, KEYS[1], KEYS[2], at_ords == nil and want or nil)
-if e == nil then return redis.error_reply(err) end
-if record(h, e, count, t, at_ords) then return 1 end
-return 0

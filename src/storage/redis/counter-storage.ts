@@ -172,9 +172,13 @@ export class RedisStorage implements Storage {
 function fromReply(reply: unknown, key: string): Uint8Array | undefined {
   if (reply === null || reply === undefined) return undefined;
   if (typeof reply !== "string" && !(reply instanceof Uint8Array)) {
-    throw storageFailed(`${NAME}: could not load ${JSON.stringify(key)}`, new TypeError(`GET replied ${typeof reply}`), {
-      key,
-    });
+    throw storageFailed(
+      `${NAME}: could not load ${JSON.stringify(key)}`,
+      new TypeError(`GET replied ${typeof reply}`),
+      {
+        key,
+      },
+    );
   }
   const text = typeof reply === "string" ? reply : Buffer.from(reply).toString("latin1");
   return new Uint8Array(Buffer.from(text, "base64"));

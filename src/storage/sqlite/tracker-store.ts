@@ -122,8 +122,11 @@ export class SqliteTrackerStore implements TrackerStore {
         named: db.prepare(
           `SELECT doc FROM ${t} WHERE group_id = ? AND name IN (SELECT value FROM json_each(?)) ORDER BY seq`,
         ),
+        // CROSS JOIN pins the loop order: one primary-key probe per asked id. Left to itself the
+        // planner may walk the (group_id, applied_at) index instead: every id of the TTL window.
         applied: db.prepare(
-          `SELECT event_id FROM ${e} WHERE group_id = ? AND applied_at > ? AND event_id IN (SELECT value FROM json_each(?))`,
+          `SELECT x.event_id FROM json_each(?) AS j CROSS JOIN ${e} AS x
+           WHERE x.group_id = ? AND x.event_id = j.value AND x.applied_at > ?`,
         ),
         upsert: db.prepare(
           `INSERT INTO ${t} (group_id, name, seq, expires_at, doc) VALUES (?, ?, ?, ?, ?)
@@ -170,7 +173,7 @@ export class SqliteTrackerStore implements TrackerStore {
       const minApplied = opts.now - opts.eventIdTtlMs;
       let applied = EMPTY_SET;
       if (opts.eventIds !== undefined && opts.eventIds.length > 0) {
-        const found = s.applied.all(groupId, minApplied, JSON.stringify(opts.eventIds)) as { event_id: string }[];
+        const found = s.applied.all(JSON.stringify(opts.eventIds), groupId, minApplied) as { event_id: string }[];
         if (found.length > 0) applied = new Set(found.map((r) => r.event_id));
       }
       const out = plan({ rows, applied, version });
