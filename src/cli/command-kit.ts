@@ -56,7 +56,8 @@ export function contextFor(options: Record<string, unknown>): CommandContext {
   // commander sets `progress` true for --progress, false for --no-progress, and true by default
   // when both exist; getOptionValueSource tells them apart, so the command passes it explicitly.
   const progress = options.progressExplicit as boolean | undefined;
-  return { config: resolveConfig(flags), out: makeOutput(options.json === true), now: Date.now(), progress };
+  const config = resolveConfig(flags);
+  return { config, out: makeOutput(options.json === true), now: config.clock.now(), progress };
 }
 
 /** A leaf command's parsed flags (camelCased by commander). */

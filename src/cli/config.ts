@@ -10,6 +10,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
+import { type Clock, systemClock, toInstant } from "../time/clock.ts";
 import { toMs } from "../time/duration.ts";
 import { UsageError } from "./usage-error.ts";
 
@@ -42,6 +43,8 @@ export interface TallyConfig {
   reports: ReportConfig[];
   /** Tracker groups the dashboard lists (besides those used through the API). */
   trackerGroups: string[];
+  /** The system clock, or a fixed instant from TALLY_NOW (reproducible runs: tests, replays). */
+  clock: Clock;
 }
 
 /** Flags every command may pass (undefined = not given). */
@@ -130,7 +133,20 @@ export function resolveConfig(flags: ConfigFlags = {}, env: Env = process.env, c
     processInterval: processText === undefined ? 5_000 : parseInterval(processText),
     reports: parseReports(file.meter?.reports, configPath),
     trackerGroups: parseGroups(file.trackers?.groups, configPath),
+    clock: clockFrom(nonBlank(env.TALLY_NOW)),
   };
+}
+
+/** TALLY_NOW pins "now" to one instant (RFC 3339 or epoch ms) for every store the command opens. */
+function clockFrom(text: string | undefined): Clock {
+  if (text === undefined) return systemClock;
+  let at: number;
+  try {
+    at = toInstant(/^\d+$/.test(text) ? Number(text) : text, "TALLY_NOW");
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return { now: () => at };
 }
 
 function readConfigFile(path: string): FileConfig {

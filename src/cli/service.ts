@@ -9,7 +9,6 @@ import { type DemoWorkload, startDemo } from "../server/demo/demo-workload.ts";
 import { MeterProcessor } from "../server/meter-processor.ts";
 import { ReportRegistry } from "../server/report-registry.ts";
 import { startServer, type TallyServer } from "../server/server.ts";
-import { systemClock } from "../time/clock.ts";
 import type { TallyConfig } from "./config.ts";
 import { type Closer, openCounters, openMeter, openRollups, openTrackers, runClosers } from "./stores.ts";
 import { UsageError } from "./usage-error.ts";
@@ -53,7 +52,7 @@ export async function startService(config: TallyConfig, options: ServeOptions = 
   );
   for (const flag of options.reports ?? []) registry.add({ ...parseReportFlag(flag), definition: null });
 
-  const clock = new RecordingClock(systemClock);
+  const clock = new RecordingClock(config.clock);
   const meterHandle = await openMeter(config, { clock });
   const closing: (() => Promise<void>)[] = [() => meterHandle.close()];
   const closeAll = async () => {
@@ -80,7 +79,7 @@ export async function startService(config: TallyConfig, options: ServeOptions = 
       counters: counters.store,
       trackers: trackers.manager,
       trackerGroups: new Set(config.trackerGroups),
-      clock: systemClock,
+      clock: config.clock,
       namespace: config.namespace,
       demo: options.demo === true,
     };

@@ -37,7 +37,7 @@ export async function openMeter(config: TallyConfig, options: { clock?: Clock } 
     const stream = await openStream(config.meterStream, closers);
     const rollups = await openRollups(config.meterRollups, closers);
     const meterOptions: MeterOptions = { namespace: config.namespace, stream, rollups };
-    if (options.clock !== undefined) meterOptions.clock = options.clock;
+    meterOptions.clock = options.clock ?? config.clock;
     const meter = new EventMeter(meterOptions);
     return {
       meter,
@@ -156,7 +156,7 @@ export async function openCounters(
   const storage = await SqliteStorage.open(config.db);
   try {
     let builder = EventStore.builder().withStorage(storage);
-    if (options.clock !== undefined) builder = builder.withClock(options.clock);
+    builder = builder.withClock(options.clock ?? config.clock);
     if (options.autoPersist !== undefined) builder = builder.autoPersist(options.autoPersist as "5s");
     if (options.onError !== undefined) builder = builder.onError(options.onError);
     const store = await builder.build();
@@ -184,6 +184,6 @@ export interface TrackerHandle {
 /** The tracker manager on `config.db` (SQLite). */
 export function openTrackers(config: TallyConfig, options: { clock?: Clock } = {}): TrackerHandle {
   const store = new SqliteTrackerStore({ path: config.db });
-  const manager = new TrackingManager(options.clock === undefined ? { store } : { store, clock: options.clock });
+  const manager = new TrackingManager({ store, clock: options.clock ?? config.clock });
   return { manager, close: () => manager.close() };
 }

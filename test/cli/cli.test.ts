@@ -238,18 +238,24 @@ describe("tally meter on the embedded default (./tally.db and ./tally-data/)", (
 
 describe("tally counter", () => {
   it("records, queries, limits, exports and imports", async () => {
+    // A pinned clock: the assertions below read "last minute", which a real minute boundary would split.
     const cwd = tempDir();
-    assert.equal((await tally(["counter", "record", "api.calls", "--count", "3"], { cwd })).code, 0);
-    assert.equal((await tally(["counter", "record", "api.calls"], { cwd })).code, 0);
-    const query = JSON.parse((await tally(["counter", "query", "api.calls", "--json"], { cwd })).stdout);
+    const env = { TALLY_NOW: "2025-03-04T10:20:30Z" };
+    assert.equal((await tally(["counter", "record", "api.calls", "--count", "3"], { cwd, env })).code, 0);
+    assert.equal((await tally(["counter", "record", "api.calls"], { cwd, env })).code, 0);
+    const query = JSON.parse((await tally(["counter", "query", "api.calls", "--json"], { cwd, env })).stdout);
     assert.equal(query[0].lastHour, 4);
     assert.equal(query[0].ever, 4);
-    const table = await tally(["counter", "query", "api.calls", "--last", "5", "--unit", "minutes"], { cwd });
+    const table = await tally(["counter", "query", "api.calls", "--last", "5", "--unit", "minutes"], { cwd, env });
     assert.match(table.stdout, /api\.calls\s+4\s+4/);
 
     const allowed = JSON.parse(
-      (await tally(["counter", "limit", "api.calls", "--at-most", "5", "--per", "1h", "--record", "--json"], { cwd }))
-        .stdout,
+      (
+        await tally(["counter", "limit", "api.calls", "--at-most", "5", "--per", "1h", "--record", "--json"], {
+          cwd,
+          env,
+        })
+      ).stdout,
     );
     assert.equal(allowed.ok, true);
     assert.equal(allowed.recorded, 1);
@@ -258,13 +264,14 @@ describe("tally counter", () => {
       ["counter", "limit", "api.calls", "--at-most", "5", "--per", "1h", "--fail-on-deny", "--json"],
       {
         cwd,
+        env,
       },
     );
     assert.equal(denied.code, 3, "--fail-on-deny exits 3 on a denial");
     assert.equal(JSON.parse(denied.stdout).ok, false);
 
     const exportFile = join(cwd, "counters.json");
-    const exported = await tally(["counter", "export", "--out", exportFile, "--json"], { cwd });
+    const exported = await tally(["counter", "export", "--out", exportFile, "--json"], { cwd, env });
     assert.equal(exported.code, 0, exported.stderr);
     assert.equal(JSON.parse(exported.stdout).exported, 1);
     assert.equal(JSON.parse(readFileSync(exportFile, "utf8")).format, "tally.counter.export");
@@ -272,16 +279,16 @@ describe("tally counter", () => {
     const other = join(cwd, "other.db");
     const imported = await tally(["counter", "import", exportFile, "--mode", "merge", "--progress"], {
       cwd,
-      env: { TALLY_DB: other },
+      env: { ...env, TALLY_DB: other },
     });
     assert.equal(imported.code, 0, imported.stderr);
     assert.match(imported.stderr, /imported 1/);
     const copy = JSON.parse(
-      (await tally(["counter", "query", "api.calls", "--json"], { cwd, env: { TALLY_DB: other } })).stdout,
+      (await tally(["counter", "query", "api.calls", "--json"], { cwd, env: { ...env, TALLY_DB: other } })).stdout,
     );
     assert.equal(copy[0].ever, 5);
 
-    const bad = await tally(["counter", "import", join(cwd, "nope.json")], { cwd });
+    const bad = await tally(["counter", "import", join(cwd, "nope.json")], { cwd, env });
     assert.equal(bad.code, 2);
   });
 });
