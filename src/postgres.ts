@@ -3,6 +3,12 @@
  * exports here as it lands.
  */
 
+export {
+  counterBackendSql,
+  type PostgresBackendOptions,
+  type PostgresCounterBackend,
+  postgresBackend,
+} from "./storage/postgres/counter-backend.ts";
 export { type PgQueryable, PostgresStorage, type PostgresStorageOptions } from "./storage/postgres/counter-storage.ts";
 export { meterSchemaSql } from "./storage/postgres/meter-install.ts";
 export type { PgClientLike, PgPoolLike, PgResultLike } from "./storage/postgres/meter-pool.ts";
@@ -11,6 +17,7 @@ export { PostgresStream, type PostgresStreamOptions } from "./storage/postgres/m
 export {
   type PgTrackerPoolLike,
   type PgTrackerQueryable,
+  type PgTrackerResult,
   PostgresTrackerStore,
   type PostgresTrackerStoreOptions,
 } from "./storage/postgres/tracker-store.ts";

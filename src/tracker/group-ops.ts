@@ -84,13 +84,15 @@ export function trackStep(data: object, now: number, eventId: string | undefined
         if (!isActive(row)) continue;
         anyActive = true;
         let visit: ReturnType<typeof visitTracker>;
-        const local: TrackerEvent[] = [];
+        // A failing tracker's events are dropped: remember where its events would start.
+        const mark = events.length;
         try {
-          visit = visitTracker(row, compiledOf(row), data, visitEnv, local);
+          visit = visitTracker(row, compiledOf(row), data, visitEnv, events);
         } catch (error) {
           visit = { kind: "error", error: error as TallyError };
         }
         if (visit.kind === "error") {
+          events.length = mark;
           const tracker = trackerFromRow(row, now);
           errors.push({ name: row.name, error: visit.error, tracker });
           if (env.wants(EVENT_TRACKER_ERROR)) {
@@ -100,7 +102,6 @@ export function trackStep(data: object, now: number, eventId: string | undefined
           }
           continue;
         }
-        for (const e of local) events.push(e);
         if (visit.kind === "skipped") {
           limited.push(trackerFromRow(row, now));
           continue;

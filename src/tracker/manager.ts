@@ -4,6 +4,8 @@
  * - Calls for one group run in arrival order within a process: while a group has a `transact` in
  *   flight, later calls queue and then run together as one batch (one `transact`, each call with
  *   its own result; duplicate eventIds are checked between them). A failed batch rejects them all.
+ *   On a durable store the group stays busy for one macrotask after each transact, so callers
+ *   resolved by it can queue and share the next commit (group commit; see `#after`).
  * - Events are collected inside the plan and delivered only after the commit, in generation
  *   order; the call resolves after its events are delivered.
  * - Every Tracker handed out is a detached copy.

@@ -49,6 +49,16 @@ interface Pending {
   stageView?: boolean;
 }
 
+/** The common outcomes that carry nothing of their own, shared (callers only read them). */
+const NO_MATCH: Visit = Object.freeze({
+  kind: "done",
+  row: undefined,
+  matched: false,
+  becameLimited: false,
+  completedNow: false,
+});
+const STILL_LIMITED: Visit = Object.freeze({ kind: "skipped", stillLimited: true });
+
 export function visitTracker(
   row: StoredTracker,
   compiled: CompiledTracker,
@@ -61,13 +71,12 @@ export function visitTracker(
   const now = env.now;
   const hasLimiters = def.limiters.length > 0;
   let w: TrackerState | undefined;
-  const pending: Pending[] = [];
 
   // Limiter pre-step: re-evaluate the limited state at now.
   if (hasLimiters) {
     const blocking = blockingLimiters(compiled, st, now);
     if (st.limited) {
-      if (blocking.length > 0) return { kind: "skipped", stillLimited: true };
+      if (blocking.length > 0) return STILL_LIMITED;
       w = copyState(st);
       w.limited = false;
     } else if (blocking.length > 0) {
@@ -75,6 +84,7 @@ export function visitTracker(
       w.limited = true;
       const next = bump(row, w, now);
       if (env.wants(EVENT_TRACKER_LIMITED)) {
+        const pending: Pending[] = [];
         for (const i of blocking) pending.push(limitedEvent(row, compiled, w, i, env));
         flush(pending, next, env.now, out);
       }
@@ -86,19 +96,17 @@ export function visitTracker(
   for (const c of compiled.conditions) {
     const r = env.memo.check(c.id, c.test, data, now);
     if (r === true) continue;
-    if (r === false)
-      return {
-        kind: "done",
-        row: w === undefined ? undefined : bump(row, w, now),
-        matched: false,
-        becameLimited: false,
-        completedNow: false,
-      };
+    if (r === false) {
+      if (w === undefined) return NO_MATCH;
+      return { kind: "done", row: bump(row, w, now), matched: false, becameLimited: false, completedNow: false };
+    }
     return { kind: "error", error: r };
   }
 
   const increment = compiled.increment(data);
   if (typeof increment !== "number") return { kind: "error", error: increment };
+  // Allocated only for a matching event: most visits end at the conditions.
+  const pending: Pending[] = [];
   w = w === undefined ? copyState(st) : w;
   w.progress += increment;
   if (increment !== 0 && env.wants(EVENT_TRACKER_PROGRESSED)) {

@@ -17,10 +17,11 @@ export class WorkingGroup {
   #rows: readonly StoredTracker[];
   #owned = false;
   readonly #view: readonly StoredTracker[];
-  readonly #upserts = new Map<string, StoredTracker>();
-  readonly #removed = new Set<string>();
+  // Created on first use: most transacts of a busy group change a few rows and record one id.
+  #upserts: Map<string, StoredTracker> | undefined;
+  #removed: Set<string> | undefined;
   readonly #applied: ReadonlySet<string>;
-  readonly #recorded = new Set<string>();
+  #recorded: Set<string> | undefined;
 
   constructor(groupId: string, view: GroupView) {
     this.groupId = groupId;
@@ -50,32 +51,41 @@ export class WorkingGroup {
     const i = rows.findIndex((r) => r.name === row.name);
     if (i >= 0) rows[i] = row;
     else rows.push(row);
+    this.#upserts ??= new Map();
     this.#upserts.set(row.name, row);
-    this.#removed.delete(row.name);
+    this.#removed?.delete(row.name);
   }
 
   delete(name: string): void {
     const rows = this.#own();
     const i = rows.findIndex((r) => r.name === name);
     if (i >= 0) rows.splice(i, 1);
-    this.#upserts.delete(name);
-    if (this.#view.some((r) => r.name === name)) this.#removed.add(name);
+    this.#upserts?.delete(name);
+    if (this.#view.some((r) => r.name === name)) {
+      this.#removed ??= new Set();
+      this.#removed.add(name);
+    }
   }
 
   isApplied(eventId: string): boolean {
-    return this.#applied.has(eventId) || this.#recorded.has(eventId);
+    return this.#applied.has(eventId) || this.#recorded?.has(eventId) === true;
   }
 
   recordId(eventId: string): void {
+    this.#recorded ??= new Set();
     this.#recorded.add(eventId);
   }
 
   get dirty(): boolean {
-    return this.#upserts.size > 0 || this.#removed.size > 0 || this.#recorded.size > 0;
+    return (this.#upserts?.size ?? 0) > 0 || (this.#removed?.size ?? 0) > 0 || (this.#recorded?.size ?? 0) > 0;
   }
 
   changes(): { upsert: StoredTracker[]; remove: string[]; record: string[] } {
-    return { upsert: [...this.#upserts.values()], remove: [...this.#removed], record: [...this.#recorded] };
+    return {
+      upsert: this.#upserts === undefined ? [] : [...this.#upserts.values()],
+      remove: this.#removed === undefined ? [] : [...this.#removed],
+      record: this.#recorded === undefined ? [] : [...this.#recorded],
+    };
   }
 
   #own(): StoredTracker[] {

@@ -265,6 +265,43 @@ describe("TrackingManager: idempotent eventIds", () => {
     );
     assert.equal(transacts, 2, "the first call runs alone, the nine queued behind it run as one batch");
   });
+
+  it("on a durable store, the callers one commit resolved share the next commit (group commit)", async () => {
+    const memory = new MemoryTrackerStore();
+    let transacts = 0;
+    // A durable store as far as the manager can tell: same contract, commits counted.
+    const store = {
+      capabilities: { crossProcess: true, durable: true },
+      transact: ((...args: Parameters<typeof memory.transact>) => {
+        transacts++;
+        return memory.transact(...args);
+      }) as typeof memory.transact,
+      read: memory.read.bind(memory),
+      listExpired: memory.listExpired.bind(memory),
+      flush: memory.flush.bind(memory),
+      close: memory.close.bind(memory),
+    };
+    const manager = new TrackingManager({ store, logger: quiet });
+    await manager.addTracker("g", new CountTracker({ name: "t", target: 1e9, conditions: [] }));
+    transacts = 0;
+    const order: number[] = [];
+    // 16 callers, each awaiting 5 calls in turn (80 calls): after the first call, every commit
+    // carries all 16 instead of alternating between two half-full batches.
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, lane) => {
+        for (let k = 0; k < 5; k++) {
+          const r = await manager.track("g", {}, { eventId: `${lane}-${k}` });
+          order.push(r.dirtied[0]?.progress as number);
+        }
+      }),
+    );
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      Array.from({ length: 80 }, (_, i) => i + 1),
+    );
+    assert.ok(transacts <= 7, `80 calls in ${transacts} commits (1 alone, then batches of 16)`);
+    await manager.close();
+  });
 });
 
 describe("TrackingManager: expiry, flush, close", () => {

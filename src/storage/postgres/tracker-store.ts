@@ -37,9 +37,9 @@ import { fill, literal, numberLiteral, textArray } from "./tracker-sql.ts";
  * protocol and may hold several statements: pg then resolves with one result per statement.
  */
 export interface PgTrackerQueryable {
-  query(text: string, params?: unknown[]): Promise<PgResult | PgResult[]>;
+  query(text: string, params?: unknown[]): Promise<PgTrackerResult | PgTrackerResult[]>;
 }
-export interface PgResult {
+export interface PgTrackerResult {
   rows: Record<string, unknown>[];
 }
 export interface PgTrackerPoolLike extends PgTrackerQueryable {
@@ -163,11 +163,11 @@ export class PostgresTrackerStore implements TrackerStore {
           ++this.#commits % 64 === 0 ? "true" : "false",
           minApplied,
         ]);
-        let written: PgResult;
+        let written: PgTrackerResult;
         if (this.#onBeforeCommit === undefined) {
-          written = ((await c.query(`${write};\nCOMMIT`)) as PgResult[])[0] as PgResult;
+          written = ((await c.query(`${write};\nCOMMIT`)) as PgTrackerResult[])[0] as PgTrackerResult;
         } else {
-          written = (await c.query(write)) as PgResult;
+          written = (await c.query(write)) as PgTrackerResult;
           this.#onBeforeCommit();
           await c.query("COMMIT");
         }
@@ -206,18 +206,18 @@ export class PostgresTrackerStore implements TrackerStore {
         ? fill(this.#sql.rows, [group])
         : fill(this.#sql.rowsUnlessCached, [group, numberLiteral(cached.version), literal(cached.tag)]),
     );
-    const results = (await c.query(sql.join(";\n"))) as PgResult[];
-    const locked = (results[1] as PgResult).rows[0] as { version: number; tag: string } | undefined;
+    const results = (await c.query(sql.join(";\n"))) as PgTrackerResult[];
+    const locked = (results[1] as PgTrackerResult).rows[0] as { version: number; tag: string } | undefined;
     if (locked === undefined) return { view: { rows: [], applied: EMPTY_SET, version: 0 }, tag: undefined };
     let applied = EMPTY_SET;
     if (ids.length > 0) {
-      const found = (results[2] as PgResult).rows;
+      const found = (results[2] as PgTrackerResult).rows;
       if (found.length > 0) applied = new Set(found.map((r) => r.event_id as string));
     }
     let rows: StoredTracker[];
     if (cached !== undefined && cached.version === locked.version && cached.tag === locked.tag) rows = cached.rows;
     else {
-      rows = (results[results.length - 1] as PgResult).rows.map((r) => toRow(groupId, r));
+      rows = (results[results.length - 1] as PgTrackerResult).rows.map((r) => toRow(groupId, r));
       this.#remember(groupId, { version: locked.version, tag: locked.tag, rows });
     }
     return { view: { rows, applied, version: locked.version }, tag: locked.tag };
@@ -279,9 +279,9 @@ export class PostgresTrackerStore implements TrackerStore {
     this.#cache.clear();
   }
 
-  async #query(text: string, params: unknown[]): Promise<PgResult> {
-    if (this.#pool) return (await this.#client.query(text, params)) as PgResult;
-    return (await this.#withConnection((c) => c.query(text, params))) as PgResult;
+  async #query(text: string, params: unknown[]): Promise<PgTrackerResult> {
+    if (this.#pool) return (await this.#client.query(text, params)) as PgTrackerResult;
+    return (await this.#withConnection((c) => c.query(text, params))) as PgTrackerResult;
   }
 
   /** A pooled connection per call, or the single client with calls queued one at a time. */
