@@ -3,7 +3,12 @@
  * exports here as it lands.
  */
 
-export { eventKey, type RedisBackendOptions, redisBackend } from "./storage/redis/counter-backend.ts";
+export {
+  eventKey,
+  type RedisBackendOptions,
+  type RedisBatching,
+  redisBackend,
+} from "./storage/redis/counter-backend.ts";
 export { RedisStorage, type RedisStorageOptions } from "./storage/redis/counter-storage.ts";
 export { RedisRollups, type RedisRollupsOptions, type RedisRollupsTtl } from "./storage/redis/meter-rollups.ts";
 export { RedisStream, type RedisStreamOptions } from "./storage/redis/meter-stream.ts";

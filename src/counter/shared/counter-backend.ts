@@ -8,12 +8,15 @@
  *   step against the server (one Lua script, one SQL function call): no other operation on the same
  *   events interleaves with it. `evaluate` with action "record" or "reserve" writes iff every test
  *   passed, judged on the state it read in that same step. This is what makes N processes racing for
- *   L slots admit exactly L.
+ *   L slots admit exactly L. A backend may carry several operations issued together in one such
+ *   step (Redis batches the operations of one tick): they run in submission order, each judged on the
+ *   state the previous ones left, each with its own reply and its own refusal.
  * - **Layout.** Bucket i of a unit holds period `base - i`, `base = max(now ordinal, stored bucket-0
  *   ordinal)` (a clock that went backwards never rotates). Ordinal o lives in ring slot
  *   `o mod bucketCount`; a write first zeroes the periods it skipped. Buckets saturate at 2^32 - 1.
- *   An event exists once recorded (count 0 included) or reserved; it vanishes after `ttlMs` without
- *   writes (at least the longest coverage, so nothing countable is lost).
+ *   An event exists once recorded (count 0 included) or reserved; without writes it vanishes at most
+ *   `ttlMs` after its last write, and never before every count it holds has left the longest coverage
+ *   (a backend may renew the expiry only when a period rolls over, not on every write).
  * - **Time.** With `now` given, the caller also passes each unit's ordinal of now (and of `at` for a
  *   past record): the backend never does calendar math. With `now` undefined (server clock) the
  *   backend reads its own clock and uses uniform ordinals (fixed epochs, nominal lengths).

@@ -4,7 +4,7 @@
  * Every operation runs inside ONE Lua script call (EVALSHA, EVAL on NOSCRIPT) of the joined script
  * `counter-lib.lua` + `counter-record.lua` + `counter-evaluate.lua` + `counter-settle.lua` +
  * `counter-batch.lua`. Keys per event: the hash `<prefix>{<eventId>}` (ring slots `<unit code>:<slot>`,
- * bucket-0 ordinals `o<code>`, first/last `f`/`l`, pending hint `p`, layout signature `c`) and the
+ * `m` = layout signature and bucket-0 ordinals, first/last `f`/`l`, pending hint `p`) and the
  * sorted set `<prefix>{<eventId>}:pending` (reservations by expiry). An id that already holds a hash tag
  * (`user:{42}:login`) is used as is, so events sharing a tag share a Cluster slot. Caveat of that rule:
  * the ids `x` and `{x}` name the same key; do not use both under one prefix.
@@ -53,7 +53,7 @@ export interface RedisBackendOptions {
 }
 
 /** Most operations in one script call (bounds how long one call holds the server). */
-const MAX_BATCH = 128;
+const MAX_BATCH = 32;
 
 const SCRIPT = new LuaScript(
   "counter script",
@@ -109,6 +109,8 @@ export function redisBackend(
 interface Queued {
   readonly kind: "R" | "E" | "S";
   readonly time: OpTime;
+  /** For "E": the plan (what a limiter's calls share), sent once per script call. */
+  readonly plan: EncodedPlan | undefined;
   readonly args: string[];
   readonly keys: string[];
   /** The hash tag all its keys share, or undefined when they span several. */
@@ -118,10 +120,16 @@ interface Queued {
   readonly reject: (error: unknown) => void;
 }
 
+/** The arguments of an evaluation that do not change between calls of one limiter (see counter-evaluate.lua). */
+interface EncodedPlan {
+  readonly op: Pick<EvaluateOp, "action" | "target" | "count" | "state" | "depth">;
+  /** The plan as a JSON array (sent as one argument); equal plans share one "P" entry in a call. */
+  readonly key: string;
+}
+
 /** Cached slot names of one unit at one ordinal: names[i] is the field of bucket i. */
 interface SlotNames {
   ordinal: number;
-  text: string;
   readonly names: string[];
 }
 
@@ -131,16 +139,22 @@ class RedisCounterBackend implements BoundCounterBackend {
   readonly #units: number;
   readonly #codes: string[];
   readonly #sizes: number[];
-  /** ARGV head of every call: signature, ttl, U, (code, bucket count) per unit. */
+  /** ARGV head of every call: signature, ttl, U. */
   readonly #head: string[];
   readonly #slots: SlotNames[];
-  /** Encoded tests by the identity of a plan's tests (limiters reuse plans). */
-  readonly #encoded = new WeakMap<readonly BackendTest[], string[]>();
+  /** Encoded plans by the identity of their tests (limiters reuse their plans and tests). */
+  readonly #plans = new WeakMap<readonly BackendTest[], EncodedPlan>();
+  /** The m field of a ring standing at the last ordinals seen (see counter-lib.lua). */
+  #ringOrdinals: number[] = [];
+  #ringText = "";
+  readonly #signature: string;
   /** Reply of a passed evaluation without state, by the identity of its tests. */
   readonly #passed = new WeakMap<readonly BackendTest[], readonly boolean[]>();
   #mode: RedisBatching;
   readonly #queues = new Map<string, Queued[]>();
   #scheduled = false;
+  /** Script calls sent and not answered yet. */
+  #inFlight = 0;
 
   constructor(runner: RedisCommandRunner, prefix: string, layout: CounterLayout, batching: RedisBatching) {
     this.#runner = runner;
@@ -149,10 +163,9 @@ class RedisCounterBackend implements BoundCounterBackend {
     this.#units = layout.units.length;
     this.#codes = layout.units.map((u) => String(TIME_UNITS.indexOf(u.unit)));
     this.#sizes = layout.units.map((u) => u.bucketCount);
-    const head = [layout.signature, String(Math.ceil(layout.ttlMs)), String(layout.units.length)];
-    for (let u = 0; u < this.#units; u++) head.push(this.#codes[u]!, String(this.#sizes[u]));
-    this.#head = head;
-    this.#slots = layout.units.map(() => ({ ordinal: Number.NaN, text: "", names: [] }));
+    this.#head = [layout.signature, String(Math.ceil(layout.ttlMs)), String(layout.units.length)];
+    this.#signature = layout.signature;
+    this.#slots = layout.units.map(() => ({ ordinal: Number.NaN, names: [] }));
   }
 
   /** Slot names of buckets 0..depth-1 of unit u when bucket 0 is period `ordinal`. */
@@ -160,7 +173,6 @@ class RedisCounterBackend implements BoundCounterBackend {
     const slots = this.#slots[u]!;
     if (slots.ordinal !== ordinal) {
       slots.ordinal = ordinal;
-      slots.text = String(ordinal);
       slots.names.length = 0;
     }
     const names = slots.names;
@@ -177,16 +189,25 @@ class RedisCounterBackend implements BoundCounterBackend {
     const now = time.now;
     const ordinals = time.ordinals;
     if (now === undefined || ordinals === undefined) {
-      out.push("");
-      for (let u = 0; u < this.#units; u++) out.push("", "");
+      out.push("", "");
+      for (let u = 0; u < this.#units; u++) out.push("");
     } else {
-      out.push(String(now));
-      for (let u = 0; u < this.#units; u++) {
-        const slots = this.#names(u, ordinals[u]!, 1);
-        out.push(slots.text, slots.names[0]!);
-      }
+      out.push(String(now), this.#ring(ordinals));
+      for (let u = 0; u < this.#units; u++) out.push(this.#names(u, ordinals[u]!, 1).names[0]!);
     }
-    return 1 + 2 * this.#units;
+    return 2 + this.#units;
+  }
+
+  /** "<signature>|<ordinals>": the m field of an event whose rings stand at `ordinals`. */
+  #ring(ordinals: readonly number[]): string {
+    const cached = this.#ringOrdinals;
+    let same = cached.length === this.#units;
+    for (let u = 0; same && u < this.#units; u++) same = cached[u] === ordinals[u];
+    if (!same) {
+      this.#ringOrdinals = ordinals.slice(0, this.#units);
+      this.#ringText = `${this.#signature}|${this.#ringOrdinals.join(",")}`;
+    }
+    return this.#ringText;
   }
 
   #keys(eventId: string, keys: string[]): void {
@@ -208,20 +229,12 @@ class RedisCounterBackend implements BoundCounterBackend {
     }
     const keys: string[] = [];
     this.#keys(op.eventId, keys);
-    return this.#submit("R", op.time, args, keys, ignore);
+    return this.#submit("R", op.time, undefined, args, keys, ignore);
   }
 
   evaluate(op: EvaluateOp): Promise<EvaluateReply> {
     const args: string[] = [];
-    const action = op.action === "check" ? "c" : op.action === "record" ? "r" : "v";
-    args.push(
-      action,
-      String(op.target + 1),
-      String(op.count),
-      op.state === "never" ? "n" : op.state === "onDenial" ? "d" : "a",
-      String(op.eventIds.length),
-    );
-    if (action === "v") {
+    if (op.action === "reserve") {
       const reservation = op.reservation;
       if (reservation === undefined) {
         return Promise.reject(new TallyError("INVALID_ARGUMENT", "a reserve evaluation needs a reservation"));
@@ -232,31 +245,63 @@ class RedisCounterBackend implements BoundCounterBackend {
     const keys: string[] = [];
     for (let i = 0; i < op.eventIds.length; i++) {
       this.#keys(op.eventIds[i]!, keys);
+      if (ordinals === undefined) continue;
+      // Bucket 0 (the slot of now) is always read; the names of buckets 1..d-1 follow (client clock).
       const depth = op.depth[i];
       for (let u = 0; u < this.#units; u++) {
-        // Bucket 0 (the slot of now) is always read; the names of buckets 1..d-1 follow d.
         const d = Math.min(depth?.[u] ?? 0, this.#sizes[u]!);
-        args.push(String(d));
-        if (ordinals !== undefined && d > 1) {
+        if (d > 1) {
           const names = this.#names(u, ordinals[u]!, d).names;
           for (let b = 1; b < d; b++) args.push(names[b]!);
         }
       }
     }
-    let tests = this.#encoded.get(op.tests);
-    if (tests === undefined) {
-      tests = encodeTests(op.tests);
-      this.#encoded.set(op.tests, tests);
+    return this.#submit("E", op.time, this.#plan(op), args, keys, (reply) => this.#evaluateReply(op, reply));
+  }
+
+  /** The plan of `op`, cached by the identity of its tests while the rest of the op matches. */
+  #plan(op: EvaluateOp): EncodedPlan {
+    const cached = this.#plans.get(op.tests);
+    if (
+      cached !== undefined &&
+      cached.op.action === op.action &&
+      cached.op.target === op.target &&
+      cached.op.count === op.count &&
+      cached.op.state === op.state &&
+      cached.op.depth === op.depth
+    ) {
+      return cached;
     }
-    for (const arg of tests) args.push(arg);
-    return this.#submit("E", op.time, args, keys, (reply) => this.#evaluateReply(op, reply));
+    const tokens: Array<string | number> = [
+      op.action === "check" ? "c" : op.action === "record" ? "r" : "v",
+      op.target + 1,
+      String(op.count),
+      op.state === "never" ? "n" : op.state === "onDenial" ? "d" : "a",
+      op.eventIds.length,
+      0,
+    ];
+    for (let i = 0; i < op.eventIds.length; i++) {
+      const depth = op.depth[i];
+      for (let u = 0; u < this.#units; u++) {
+        const d = Math.min(depth?.[u] ?? 0, this.#sizes[u]!);
+        if (d > 1) tokens[5] = 1;
+        tokens.push(d);
+      }
+    }
+    encodeTests(op.tests, tokens);
+    const plan: EncodedPlan = {
+      op: { action: op.action, target: op.target, count: op.count, state: op.state, depth: op.depth },
+      key: JSON.stringify(tokens),
+    };
+    this.#plans.set(op.tests, plan);
+    return plan;
   }
 
   settle(op: SettleOp): Promise<SettleReply> {
     const args = [op.action, op.token, String(op.count)];
     const keys: string[] = [];
     this.#keys(op.eventId, keys);
-    return this.#submit("S", op.time, args, keys, (reply) => {
+    return this.#submit("S", op.time, undefined, args, keys, (reply) => {
       const r = reply as unknown[];
       return { wasPending: Number(r[0]) === 1, now: Number(r[1]) };
     });
@@ -287,6 +332,7 @@ class RedisCounterBackend implements BoundCounterBackend {
   #submit<T>(
     kind: Queued["kind"],
     time: OpTime,
+    plan: EncodedPlan | undefined,
     args: string[],
     keys: string[],
     decode: (reply: unknown) => T,
@@ -294,9 +340,12 @@ class RedisCounterBackend implements BoundCounterBackend {
     return new Promise<T>((resolve, reject) => {
       const tag = commonTag(keys);
       const resolveAny = resolve as (value: never) => void;
-      const queued: Queued = { kind, time, args, keys, tag, decode, resolve: resolveAny, reject };
+      const queued: Queued = { kind, time, plan, args, keys, tag, decode, resolve: resolveAny, reject };
       const mode = this.#mode;
-      if (mode === "off" || (mode === "tag" && tag === undefined)) {
+      // Nothing in flight and nothing queued: waiting for the tick to end would only add latency
+      // (one call in flight at a time is the common case of a lone caller).
+      const idle = this.#inFlight === 0 && !this.#scheduled;
+      if (mode === "off" || (mode === "tag" && tag === undefined) || idle) {
         void this.#send([queued]);
         return;
       }
@@ -327,22 +376,42 @@ class RedisCounterBackend implements BoundCounterBackend {
     const keys: string[] = [];
     const args = this.#head.slice();
     let previous: number | undefined | null = null;
+    let plans: Map<string, number> | undefined;
     for (const op of ops) {
+      let planIndex = "";
+      const plan = op.plan;
+      if (plan !== undefined) {
+        plans ??= new Map();
+        let index = plans.get(plan.key);
+        if (index === undefined) {
+          index = plans.size + 1;
+          plans.set(plan.key, index);
+          args.push("P", "1", "0", plan.key);
+        }
+        planIndex = String(index);
+      }
       for (const key of op.keys) keys.push(key);
       const at = args.length;
       args.push(op.kind, "", String(op.keys.length));
       // Operations of one tick usually share their now (and so their ordinals): "=" repeats it.
-      let block = 1;
+      let size = 1;
       if (op.time.now === previous) args.push("=");
-      else block = this.#time(op.time, args);
+      else size = this.#time(op.time, args);
       previous = op.time.now;
-      args[at + 1] = String(block + op.args.length);
+      if (plan !== undefined) {
+        args.push(planIndex);
+        size++;
+      }
+      args[at + 1] = String(size + op.args.length);
       for (const arg of op.args) args.push(arg);
     }
     let replies: unknown[];
+    this.#inFlight++;
     try {
       replies = (await SCRIPT.run(this.#runner, keys, args)) as unknown[];
+      this.#inFlight--;
     } catch (error) {
+      this.#inFlight--;
       if (this.#mode === "auto" && ops.length > 1 && isCrossSlot(error)) {
         // A Cluster (or a sharding proxy): the call was refused before it ran. Group by tag from now on.
         this.#mode = "tag";
@@ -398,8 +467,8 @@ function isCrossSlot(error: unknown): boolean {
   return error instanceof Error && error.message.includes("CROSSSLOT");
 }
 
-function encodeTests(tests: readonly BackendTest[]): string[] {
-  const args: string[] = [String(tests.length)];
+function encodeTests(tests: readonly BackendTest[], out: Array<string | number>): void {
+  out.push(tests.length);
   for (const test of tests) {
     switch (test.kind) {
       case "atMost": {
@@ -413,28 +482,27 @@ function encodeTests(tests: readonly BackendTest[]): string[] {
           Number.isSafeInteger(test.add)
         ) {
           // The usual fixed window: one bucket range from the current bucket, limit and add folded.
-          args.push("m", String(test.event + 1), String(term.unit), String(term.to + 1), String(test.limit - test.add));
+          out.push("m", test.event + 1, term.unit, term.to + 1, test.limit - test.add);
           break;
         }
-        args.push("M", String(test.event + 1), String(test.limit), String(test.add), String(test.terms.length));
-        for (const t of test.terms) args.push(String(t.unit), String(t.from), String(t.to), String(t.weight));
+        out.push("M", test.event + 1, test.limit, test.add, test.terms.length);
+        for (const t of test.terms) out.push(t.unit, t.from, t.to, t.weight);
         break;
       }
       case "atLeast":
-        args.push("L", String(test.event + 1), String(test.count), String(test.unit), String(test.depth));
+        out.push("L", test.event + 1, test.count, test.unit, test.depth);
         break;
       case "cooldown":
-        args.push("C", String(test.event + 1), String(test.ms));
+        out.push("C", test.event + 1, test.ms);
         break;
       case "within":
-        args.push("W", String(test.event + 1), String(test.ms));
+        out.push("W", test.event + 1, test.ms);
         break;
       case "fixed":
-        args.push("F", test.pass ? "1" : "0");
+        out.push("F", test.pass ? 1 : 0);
         break;
     }
   }
-  return args;
 }
 
 function parseState(raw: unknown[]): EventState {
@@ -468,10 +536,14 @@ function translate(error: unknown, key: string): TallyError {
     );
   }
   if (message.includes("TALLY_FUTURE")) {
-    return new TallyError("FUTURE_EVENT", `cannot record at an instant after the server's now: record it once it happened`, {
-      cause: error,
-      details: { key },
-    });
+    return new TallyError(
+      "FUTURE_EVENT",
+      `cannot record at an instant after the server's now: record it once it happened`,
+      {
+        cause: error,
+        details: { key },
+      },
+    );
   }
   return new TallyError("STORAGE_FAILED", `Redis counter script failed for ${key}: ${message}`, {
     cause: error,

@@ -5,13 +5,16 @@
 -- what it would be alone.
 --
 -- KEYS: the keys of every operation, in order (each operation says how many it uses).
--- ARGV: the head (counter-lib.lua), then per operation:
---   kind ("R" record | "E" evaluate | "S" settle), number of ARGV after these three, number of KEYS,
---   then its arguments (see its file).
--- Reply: one element per operation, in order: its reply, or a "TALLY_..." string for a refusal that
--- concerns that operation only (layout mismatch, future instant). A Lua or Redis error fails the call.
+-- ARGV: the head (counter-lib.lua), then entries, each: kind, number of ARGV after these three, number
+--   of KEYS, then its arguments:
+--   "P" a plan for later "E" entries (counter-evaluate.lua), one argument; no reply
+--   "R" record (counter-record.lua), "E" evaluate (counter-evaluate.lua), "S" settle (counter-settle.lua)
+-- Reply: one element per R/E/S operation, in order: its reply, or a "TALLY_..." string for a refusal
+-- that concerns that operation only (layout mismatch, future instant). A Lua or Redis error fails the
+-- whole call (operations before it may have been applied, as with any lost reply).
 
 local replies = {}
+local plans = {}
 local n_args = #ARGV
 local p = HEAD
 local k = 1
@@ -19,20 +22,23 @@ local i = 0
 while p <= n_args do
   local kind = ARGV[p]
   local argc = tonumber(ARGV[p + 1])
-  local keyc = tonumber(ARGV[p + 2])
-  local reply
-  if kind == "E" then
-    reply = op_evaluate(p + 3, k)
-  elseif kind == "R" then
-    reply = op_record(p + 3, k)
-  elseif kind == "S" then
-    reply = op_settle(p + 3, k)
+  if kind == "P" then
+    plans[#plans + 1] = read_plan(ARGV[p + 3])
   else
-    return redis.error_reply("TALLY_ARGS unknown operation " .. tostring(kind))
+    local reply
+    if kind == "E" then
+      reply = op_evaluate(p + 3, k, plans)
+    elseif kind == "R" then
+      reply = op_record(p + 3, k)
+    elseif kind == "S" then
+      reply = op_settle(p + 3, k)
+    else
+      return redis.error_reply("TALLY_ARGS unknown operation " .. tostring(kind))
+    end
+    i = i + 1
+    replies[i] = reply
+    k = k + tonumber(ARGV[p + 2])
   end
-  i = i + 1
-  replies[i] = reply
   p = p + 3 + argc
-  k = k + keyc
 end
 return replies

@@ -30,13 +30,15 @@ local function op_record(p, k)
       tstr = num(t)
     end
     if t > T.now then return "TALLY_FUTURE " .. T.nowstr end
+    slow(T)
     at_ords = {}
     for u = 1, U do
-      local o = mode == "a" and ARGV[p + 2 + u] or ""
+      local o = ""
+      if mode == "a" then o = ARGV[p + 2 + u] end
       if o == nil or o == "" then at_ords[u] = uniform_ordinal(CODE[u], t) else at_ords[u] = tonumber(o) end
     end
   end
-  local e, err = load_event(T, KEYS[k], KEYS[k + 1], nil)
+  local e, err = load_event(T, KEYS[k], KEYS[k + 1], nil, 0, nil)
   if e == nil then return err end
   if record(T, e, count, t, tstr, at_ords) then return 1 end
   return 0

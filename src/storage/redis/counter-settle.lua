@@ -18,7 +18,7 @@ local function op_settle(p, k)
   local countstr = ARGV[p + 2]
   local key = KEYS[k]
   local pkey = KEYS[k + 1]
-  local e, err = load_event(T, key, pkey, nil)
+  local e, err = load_event(T, key, pkey, nil, 0, nil)
   if e == nil then return err end
   local score = redis.call("ZSCORE", pkey, member)
   local was = 0

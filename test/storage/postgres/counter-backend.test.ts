@@ -1,0 +1,83 @@
+/**
+ * The PostgreSQL `CounterBackend` on a real server: the behaviour scenarios of the shared store
+ * (the same answers as the in-process `EventStore`), layout mismatch, the server clock refused, and
+ * the concurrency guarantee of spec §10 across child processes.
+ */
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { SharedEventStore } from "../../../src/counter/shared/shared-event-store.ts";
+import { postgresBackend } from "../../../src/storage/postgres/counter-backend.ts";
+import { TestClock } from "../../../src/time/clock.ts";
+import { compareWithLocal } from "../../counter/shared/scenario-runner.ts";
+import { SCENARIOS } from "../../counter/shared/scenarios.ts";
+import { runChild } from "../../support/child.ts";
+import { usePostgres } from "../../support/services.ts";
+
+const worker = fileURLToPath(new URL("./fixtures/counter-limit-worker.ts", import.meta.url));
+
+describe("postgresBackend behaves like EventStore", () => {
+  for (const scenario of SCENARIOS) {
+    it(scenario.name, async (t) => {
+      const pg = await usePostgres(t);
+      if (!pg) return;
+      await compareWithLocal(scenario, postgresBackend(pg.pool));
+    });
+  }
+});
+
+describe("postgresBackend", { timeout: 180_000 }, () => {
+  it("rejects another layout (INVALID_CONFIG) and the server clock", async (t) => {
+    const pg = await usePostgres(t);
+    if (!pg) return;
+    const backend = postgresBackend(pg.pool);
+    await backend.install();
+    const a = await SharedEventStore.builder()
+      .withClock(new TestClock())
+      .forRateLimiting()
+      .withBackend(backend)
+      .build();
+    await a.record("x");
+    const b = await SharedEventStore.builder().withClock(new TestClock()).trackMinutes(30).withBackend(backend).build();
+    await assert.rejects(b.record("x"), { code: "INVALID_CONFIG" });
+    await b.record("y");
+    await assert.rejects(
+      SharedEventStore.builder().alignment("uniform").clockSource("server").withBackend(backend).build(),
+      { code: "INVALID_CONFIG" },
+    );
+  });
+
+  it("admits exactly the limit across processes, and hands out exactly the limit in reservations", async (t) => {
+    const pg = await usePostgres(t);
+    if (!pg) return;
+    await postgresBackend(pg.pool).install();
+    const children = 6;
+    const calls = 120; // 6 x 120 = 720 attempts for 300 slots
+    const now = String(Date.UTC(2024, 0, 1, 10, 0, 30));
+    const results: Array<{ code: number | null; stdout: string; stderr: string }> = await Promise.all(
+      Array.from({ length: children }, () => runChild(worker, [pg.urlWithSchema, String(calls), now])),
+    );
+    let checks = 0;
+    let held = 0;
+    for (const r of results) {
+      assert.equal(r.code, 0, r.stderr);
+      const match = /done (\d+) (\d+)/.exec(r.stdout);
+      assert.ok(match, r.stdout);
+      checks += Number(match[1]);
+      held += Number(match[2]);
+    }
+    assert.equal(checks, 300);
+    assert.equal(held, 300);
+    const store = await SharedEventStore.builder()
+      .withClock(new TestClock(Number(now)))
+      .timeZone("UTC")
+      .forRateLimiting()
+      .withBackend(postgresBackend(pg.pool))
+      .build();
+    assert.equal(await store.query("check_api").lastMinutes(1).sum(), 300);
+    const limiter = store.limit().atMost("reserve_api", 300, "minutes");
+    assert.deepEqual(await limiter.usage("reserve_api"), { count: 300, limit: 300, remaining: 0 });
+    assert.equal(await store.query("reserve_api").lastMinutes(1).sum(), 0);
+  });
+});
