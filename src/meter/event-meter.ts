@@ -12,9 +12,9 @@ import { type Clock, systemClock } from "../time/clock.ts";
 import { autoCleanup, type CleanupOptions, cleanupPlanOf } from "./cleanup.ts";
 import { defaultRollups, defaultStream } from "./default-stores.ts";
 import { DefinitionBuilder, type ReportDefiner } from "./definition.ts";
-import { LifecycleEvent, type MeterEvent } from "./event.ts";
+import { type EventSink, LifecycleEvent, type MeterEvent } from "./event.ts";
 import { type EventMeterOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-import type { EventPayload, Params } from "./payload.ts";
+import type { Params } from "./payload.ts";
 import { type ProcessProgress, type ProcessResult, runProcess } from "./processor.ts";
 import { requireName, requireQuery, requireVersion } from "./report-query.ts";
 import {
@@ -70,7 +70,7 @@ export class EventMeter {
   readonly #rollups: MeterRollups;
   readonly #clock: Clock;
   readonly #reader = `${hostname().replace(/[^A-Za-z0-9_.-]/g, "-")}-${process.pid}-${randomBytes(4).toString("hex")}`;
-  readonly #sink: { clock: Clock; write: (payload: EventPayload) => Promise<void> };
+  readonly #sink: EventSink;
   #inFlight = 0;
   #idle: Array<() => void> = [];
 
@@ -80,18 +80,21 @@ export class EventMeter {
     this.#stream = options?.stream ?? defaultStream(this.#clock);
     this.#rollups = options?.rollups ?? defaultRollups();
     const namespace = this.#options.namespace;
+    const stream = this.#stream;
     this.#sink = {
       clock: this.#clock,
       write: (payload) => {
-        this.#inFlight++;
         let appended: Promise<void>;
         try {
-          appended = this.#stream.append(namespace, [payload]);
+          appended = stream.append(namespace, [payload]);
         } catch (error) {
           appended = Promise.reject(error);
         }
-        return appended.finally(() => this.#settled());
+        this.#inFlight++;
+        // A custom stream returning a non-promise must not make instrumentation throw.
+        return appended instanceof Promise ? appended : Promise.resolve(appended);
       },
+      settled: () => this.#settled(),
     };
   }
 

@@ -30,13 +30,23 @@ export interface MeterEvent {
 /** What an event needs from its meter. */
 export interface EventSink {
   readonly clock: Clock;
-  /** Appends one payload; rejects when the stream did not accept it. */
+  /**
+   * Appends one payload; rejects when the stream did not accept it. Every returned promise is
+   * followed by exactly one `settled()` call once it settled (the meter counts in-flight writes
+   * for `close()` without an extra promise per event); a call that throws is not.
+   */
   write(payload: EventPayload): Promise<void>;
+  settled(): void;
 }
 
 export const INVALID_NAME = "tally.invalid";
 
+// Most processes record a handful of names over and over: the last name that passed is remembered
+// so the regex runs once per name change, not once per event.
+let lastGoodName: string | null = null;
+
 function nameError(name: unknown): TallyError | null {
+  if (name === lastGoodName) return null;
   if (typeof name !== "string" || name.trim() === "" || name.length > 200 || /\p{Cc}/u.test(name)) {
     return new TallyError(
       "INVALID_NAME",
@@ -44,6 +54,7 @@ function nameError(name: unknown): TallyError | null {
       { details: { name } },
     );
   }
+  lastGoodName = name;
   return null;
 }
 
@@ -74,7 +85,8 @@ export class LifecycleEvent implements MeterEvent {
   readonly startedAt: number | null;
   readonly error: TallyError | null;
   readonly #sink: EventSink | null;
-  readonly #params: Params;
+  // A private shallow copy taken at start; finishing without extra fields reuses it as is.
+  #params: Params;
   // "open" -> "writing" -> "done"; a failed write goes back to "open" so it may be retried.
   #state: "open" | "writing" | "done" = "open";
 
@@ -125,13 +137,16 @@ export class LifecycleEvent implements MeterEvent {
     try {
       const now = readClock(this.#sink.clock);
       if (typeof now !== "number") return Promise.resolve(failed(now));
-      const params: Params = { ...this.#params };
-      if (first !== undefined && first !== null) mergeFirst(status, first, params);
-      if (attrs !== undefined && attrs !== null) {
-        if (!isPlainObject(attrs)) {
-          return Promise.resolve(failed(invalidParams(`invalid attrs ${Object.prototype.toString.call(attrs)}`)));
+      let params = this.#params;
+      if ((first !== undefined && first !== null) || (attrs !== undefined && attrs !== null)) {
+        params = { ...params };
+        if (first !== undefined && first !== null) mergeFirst(status, first, params);
+        if (attrs !== undefined && attrs !== null) {
+          if (!isPlainObject(attrs)) {
+            return Promise.resolve(failed(invalidParams(`invalid attrs ${Object.prototype.toString.call(attrs)}`)));
+          }
+          Object.assign(params, attrs);
         }
-        Object.assign(params, attrs);
       }
       const duration = Math.round(now - this.startedAt);
       payload = buildPayload(this.name, status, this.startedAt, Math.max(duration, 0), params);
@@ -139,9 +154,10 @@ export class LifecycleEvent implements MeterEvent {
       return Promise.resolve(failed(invalidParams("the event's params could not be serialised", cause)));
     }
     this.#state = "writing";
+    const sink = this.#sink;
     let pending: Promise<void>;
     try {
-      pending = this.#sink.write(payload);
+      pending = sink.write(payload);
     } catch (cause) {
       this.#state = "open";
       return Promise.resolve(failed(storeError(cause), payload));
@@ -149,10 +165,14 @@ export class LifecycleEvent implements MeterEvent {
     return pending.then(
       () => {
         this.#state = "done";
+        sink.settled();
         return { recorded: true, error: null, payload };
       },
       (cause: unknown) => {
         this.#state = "open";
+        // The caller may retry; keep the retry's params apart from the payload handed out here.
+        if (payload.params === this.#params) this.#params = { ...this.#params };
+        sink.settled();
         return failed(storeError(cause), payload);
       },
     );

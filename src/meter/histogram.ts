@@ -54,7 +54,9 @@ export function addToHistogram(hist: Histogram, value: number, times = 1): void 
 
 /** Adds `from` into `into`. */
 export function mergeHistogram(into: Histogram, from: Histogram): void {
-  for (const [index, count] of from) into.set(index, (into.get(index) ?? 0) + count);
+  from.forEach((count, index) => {
+    into.set(index, (into.get(index) ?? 0) + count);
+  });
 }
 
 /**
@@ -107,11 +109,10 @@ export function histogramFrom(data: unknown): Histogram {
 /** Compact JSON `{"index":count}` for stores that keep histograms as text. */
 export function histogramJson(hist: Histogram): string {
   if (hist.size === 0) return "{}";
-  let out = "{";
-  let first = true;
-  for (const [index, count] of hist) {
-    out += `${first ? "" : ","}"${index}":${count}`;
-    first = false;
-  }
-  return `${out}}`;
+  let out = "";
+  // forEach: no [key, value] array per entry (a rollup commit serialises one or two per delta).
+  hist.forEach((count, index) => {
+    out += `,"${index}":${count}`;
+  });
+  return `{${out.slice(1)}}`;
 }

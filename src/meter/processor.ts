@@ -12,8 +12,9 @@
 
 import { LockLostError, TallyError } from "../errors.ts";
 import type { Clock } from "../time/clock.ts";
-import { aggregate, type CompiledDefinition, compileDefinition, intervalKeys } from "./aggregate.ts";
-import { type ParsedEvent, parseRow } from "./parse-row.ts";
+import { aggregate } from "./aggregate.ts";
+import { type CompiledDefinition, compileDefinition, InternedBatch } from "./interned-batch.ts";
+import { parseRow } from "./parse-row.ts";
 import type { Lease, MarkerUpdate, MeterRollups, ReportRef, StoredDefinition } from "./rollups.ts";
 import type { MeterStream, StreamBatch, StreamEntry } from "./stream.ts";
 
@@ -77,7 +78,7 @@ export async function runProcess(run: ProcessRun): Promise<ProcessResult> {
   let lease: Lease | null = null;
   let leaseLost = false;
   let renewTimer: NodeJS.Timeout | undefined;
-  if (compiled.intervals.size > 0) {
+  if (compiled.intervals.length > 0) {
     lease = await rollups.acquireLease(leaseKeyOf(ref), run.lockTtlMs, clock.now());
     if (lease === null) return { ...result, complete: false, locked: true };
     const held = lease;
@@ -104,6 +105,10 @@ export async function runProcess(run: ProcessRun): Promise<ProcessResult> {
   }
 
   let batch: StreamBatch | null = null;
+  // Markers of units that left the stream are forgotten once per call, not once per batch (one
+  // store round trip and, for SQLite, one fsync less per batch). Unit names are never reused, so
+  // a marker that outlives its unit for a moment is harmless (spec §6: "ack, before forget").
+  const removed: string[] = [];
   try {
     let readSoFar = 0;
     while (readSoFar < run.maxRows) {
@@ -132,11 +137,7 @@ export async function runProcess(run: ProcessRun): Promise<ProcessResult> {
         result.complete = false;
         break;
       }
-      if (ack.removedUnits.length > 0) {
-        await rollups.forgetMarkers(ref, ack.removedUnits).catch((error: unknown) => {
-          run.warn(`tally meter: forgetting ${ack.removedUnits.length} markers of ${ref.name} failed`, error);
-        });
-      }
+      for (const unit of ack.removedUnits) removed.push(unit);
       run.onProgress?.({
         processed: result.processed,
         skippedAlreadyProcessed: result.skippedAlreadyProcessed,
@@ -149,6 +150,11 @@ export async function runProcess(run: ProcessRun): Promise<ProcessResult> {
   } finally {
     if (renewTimer !== undefined) clearInterval(renewTimer);
     if (lease !== null) await rollups.releaseLease(lease).catch(() => {});
+    if (removed.length > 0) {
+      await rollups.forgetMarkers(ref, removed).catch((error: unknown) => {
+        run.warn(`tally meter: forgetting ${removed.length} markers of ${ref.name} failed`, error);
+      });
+    }
   }
   return result;
 }
@@ -167,6 +173,16 @@ async function applyBatch(
   }
 }
 
+/** Ids of the fresh entries before position `end` (the slow path for out-of-order batches). */
+function seenIds(entries: readonly StreamEntry[], end: number, markers: ReadonlyMap<string, number>): Set<string> {
+  const seen = new Set<string>();
+  for (let i = 0; i < end; i++) {
+    const entry = entries[i] as StreamEntry;
+    if (entry.seq > (markers.get(entry.unit) ?? 0)) seen.add(entry.id);
+  }
+  return seen;
+}
+
 async function commitPart(
   run: ProcessRun,
   compiled: CompiledDefinition,
@@ -176,34 +192,51 @@ async function commitPart(
   result: ProcessResult,
 ): Promise<void> {
   const { rollups, ref } = run;
-  const units = [...new Set(entries.map((e) => e.unit))];
-  let markers = await rollups.readMarkers(ref, units);
+  const units = new Set<string>();
+  let lastUnit: string | null = null;
+  for (const entry of entries) {
+    if (entry.unit !== lastUnit) {
+      lastUnit = entry.unit;
+      units.add(entry.unit);
+    }
+  }
+  let markers = await rollups.readMarkers(ref, [...units]);
   for (let attempt = 1; attempt <= MAX_COMMIT_TRIES; attempt++) {
-    const seen = new Set<string>();
     const highs = new Map<string, number>();
-    const events: ParsedEvent[] = [];
+    const interned = new InternedBatch(compiled, entries.length);
     let skipped = 0;
     let malformed = 0;
     let fresh = 0;
-    for (const entry of entries) {
-      if (entry.seq <= (markers.get(entry.unit) ?? 0) || seen.has(entry.id)) {
+    // Duplicate ids: a batch holds an ascending run per unit, so an entry whose seq is not above
+    // its unit's high so far is either a duplicate or out of order; only then are ids compared.
+    let seen: Set<string> | null = null;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as StreamEntry;
+      if (entry.seq <= (markers.get(entry.unit) ?? 0)) {
         skipped++;
         continue;
       }
-      seen.add(entry.id);
+      const high = highs.get(entry.unit);
+      if (high !== undefined && entry.seq <= high) {
+        seen ??= seenIds(entries, i, markers);
+        if (seen.has(entry.id)) {
+          skipped++;
+          continue;
+        }
+      } else highs.set(entry.unit, entry.seq);
+      seen?.add(entry.id);
       fresh++;
-      highs.set(entry.unit, Math.max(highs.get(entry.unit) ?? 0, entry.seq));
       const event = parseRow(entry.payload, ref.name);
       if (event === null) malformed++;
-      else events.push(event);
+      else interned.add(event);
     }
     if (fresh === 0) {
       result.skippedAlreadyProcessed += skipped;
       return;
     }
-    const keys = intervalKeys(compiled, events);
+    const keys = interned.intervalKeys();
     const state = keys.length > 0 ? await rollups.readIntervalState(ref, keys) : new Map<string, number>();
-    const { rollups: deltas, intervalState } = aggregate(compiled, events, state);
+    const { rollups: deltas, intervalState } = aggregate(interned, state);
     const updates: MarkerUpdate[] = [];
     for (const [unit, high] of highs) updates.push({ unit, expected: markers.get(unit) ?? 0, high });
     if (lost())

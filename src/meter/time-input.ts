@@ -11,8 +11,60 @@ export type TimeInput = number | Date | string;
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+// Stream rows carry `toISOString()` text ("2026-05-06T10:00:00.123Z"); processing parses one per
+// row, so that exact shape is read digit by digit with the validated day cached, and everything
+// else takes the regex path. Both accept exactly the same strings.
+let cachedDay = -1;
+let cachedDayMs = 0;
+
+function digits2(text: string, at: number): number {
+  const a = text.charCodeAt(at) - 48;
+  const b = text.charCodeAt(at + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
+function fastIso(text: string): number | null | undefined {
+  if (
+    text.charCodeAt(4) !== 45 || // -
+    text.charCodeAt(7) !== 45 ||
+    text.charCodeAt(10) !== 84 || // T
+    text.charCodeAt(13) !== 58 || // :
+    text.charCodeAt(16) !== 58 ||
+    text.charCodeAt(19) !== 46 || // .
+    text.charCodeAt(23) !== 90 // Z
+  ) {
+    return undefined;
+  }
+  const c1 = digits2(text, 0);
+  const c2 = digits2(text, 2);
+  const month = digits2(text, 5);
+  const day = digits2(text, 8);
+  const hour = digits2(text, 11);
+  const minute = digits2(text, 14);
+  const second = digits2(text, 17);
+  const ms1 = digits2(text, 20);
+  const ms2 = text.charCodeAt(22) - 48;
+  if ((c1 | c2 | month | day | hour | minute | second | ms1) < 0 || ms2 < 0 || ms2 > 9) return undefined;
+  if (hour > 23 || minute > 59 || second > 59) return null;
+  const year = c1 * 100 + c2;
+  const dayKey = year * 10_000 + month * 100 + day;
+  if (dayKey !== cachedDay) {
+    if (year < 1970 || month < 1 || month > 12 || day < 1) return null;
+    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+    const monthDays = month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
+    if (day > monthDays) return null;
+    cachedDayMs = Date.UTC(year, month - 1, day);
+    cachedDay = dayKey;
+  }
+  return cachedDayMs + ((hour * 60 + minute) * 60 + second) * 1000 + ms1 * 10 + ms2;
+}
+
 /** Epoch ms of a strict RFC 3339 string, or null. */
 export function parseRfc3339(text: string): number | null {
+  if (text.length === 24) {
+    const fast = fastIso(text);
+    if (fast !== undefined) return fast;
+  }
   const m = RFC3339.exec(text);
   if (m === null) return null;
   const year = Number(m[1]);

@@ -25,7 +25,16 @@ export interface WriterOptions {
   onBackgroundError: (error: unknown) => void;
 }
 
-interface Waiter {
+/**
+ * Lines waiting for one write (+ sync). Every caller whose lines are in the batch shares its one
+ * promise: group commit resolves them together, so a batch costs one promise, not one per event.
+ */
+interface Batch {
+  /** The batch's lines, UTF-8 encoded as they arrive (no big joined string for GC to move). */
+  buffer: Buffer;
+  used: number;
+  lines: number;
+  promise: Promise<void> | null;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -37,18 +46,39 @@ interface OpenFile {
   bytes: number;
 }
 
+const noop = (): void => {};
+
+// Written batches give their buffers back for reuse, so steady recording allocates no buffers.
+const POOL_LIMIT = 4;
+const MIN_BUFFER = 256 * 1024;
+const MAX_POOLED = 8 * 1024 * 1024;
+
+function newBatch(withPromise: boolean, buffer: Buffer): Batch {
+  const batch: Batch = { buffer, used: 0, lines: 0, promise: null, resolve: noop, reject: noop };
+  if (withPromise) {
+    batch.promise = new Promise<void>((resolve, reject) => {
+      batch.resolve = resolve;
+      batch.reject = reject;
+    });
+  }
+  return batch;
+}
+
+const RESOLVED = Promise.resolve();
+
 export class LogWriter {
   readonly #dirs: StreamDirs;
   readonly #o: WriterOptions;
   readonly #suffix = `${HOST}-${process.pid}-${threadId}-${randomBytes(4).toString("hex")}`;
-  #chunks: string[] = [];
-  #lines = 0;
-  #waiters: Waiter[] = [];
+  // Batches not yet taken by the drain loop, oldest first. In "none", "flush" and "batch" modes
+  // new lines join the last (open) batch; in "fsync" mode every write is its own batch.
+  #queue: Batch[] = [];
   #timer: NodeJS.Timeout | null = null;
   #busy = false;
   #file: OpenFile | null = null;
   #madeDirs = false;
   #drained: Array<() => void> = [];
+  readonly #pool: Buffer[] = [];
 
   constructor(dirs: StreamDirs, options: WriterOptions) {
     this.#dirs = dirs;
@@ -57,20 +87,32 @@ export class LogWriter {
 
   /** Queues lines (each ending in "\n"); resolves per the durability mode. */
   write(text: string, lines: number): Promise<void> {
-    this.#chunks.push(text);
-    this.#lines += lines;
     const mode = this.#o.durability;
-    let done: Promise<void>;
-    if (mode === "none") done = Promise.resolve();
-    else done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (mode === "fsync" || this.#lines >= this.#o.batchEvents) this.#kick();
+    let batch = this.#queue[this.#queue.length - 1];
+    if (batch === undefined || mode === "fsync") {
+      // "fsync" queues one small batch per write; the others fill one pooled buffer per batch.
+      const buffer =
+        mode === "fsync" ? Buffer.allocUnsafe(text.length * 3) : (this.#pool.pop() ?? Buffer.allocUnsafe(MIN_BUFFER));
+      batch = newBatch(mode !== "none", buffer);
+      this.#queue.push(batch);
+    }
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes, so this much room always fits the text.
+    const room = batch.used + text.length * 3;
+    if (room > batch.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(room, batch.buffer.length * 2));
+      batch.buffer.copy(grown, 0, 0, batch.used);
+      batch.buffer = grown;
+    }
+    batch.used += batch.buffer.write(text, batch.used);
+    batch.lines += lines;
+    if (mode === "fsync" || batch.lines >= this.#o.batchEvents) this.#kick();
     else if (this.#timer === null && !this.#busy) {
       this.#timer = setTimeout(() => {
         this.#timer = null;
         this.#kick();
       }, this.#o.batchDelayMs);
     }
-    return done;
+    return batch.promise ?? RESOLVED;
   }
 
   #kick(): void {
@@ -83,26 +125,22 @@ export class LogWriter {
 
   async #drain(): Promise<void> {
     this.#busy = true;
-    while (this.#chunks.length > 0) {
-      const fsyncEach = this.#o.durability === "fsync";
-      const chunks = fsyncEach ? [this.#chunks.shift() as string] : this.#chunks;
-      const waiters = fsyncEach ? [this.#waiters.shift()].filter((w) => w !== undefined) : this.#waiters;
-      if (fsyncEach) this.#lines = Math.max(0, this.#lines - 1);
-      else {
-        this.#chunks = [];
-        this.#waiters = [];
-        this.#lines = 0;
-      }
+    const sync = this.#o.durability === "batch" || this.#o.durability === "fsync";
+    for (let batch = this.#queue.shift(); batch !== undefined; batch = this.#queue.shift()) {
       try {
         const file = await this.#fileFor(this.#o.clock.now());
-        const text = chunks.length === 1 ? (chunks[0] as string) : chunks.join("");
-        await file.handle.write(text);
-        file.bytes += Buffer.byteLength(text);
-        if (this.#o.durability === "batch" || fsyncEach) await this.#o.fdatasync(file.handle);
-        for (const w of waiters) w.resolve();
+        const { buffer, used } = batch;
+        for (let at = 0; at < used; ) at += (await file.handle.write(buffer, at, used - at)).bytesWritten;
+        file.bytes += used;
+        if (sync) await this.#o.fdatasync(file.handle);
+        batch.resolve();
       } catch (error) {
-        if (waiters.length === 0) this.#o.onBackgroundError(error);
-        for (const w of waiters) w.reject(error);
+        if (batch.promise === null) this.#o.onBackgroundError(error);
+        batch.reject(error);
+      }
+      const { buffer } = batch;
+      if (this.#pool.length < POOL_LIMIT && buffer.length >= MIN_BUFFER && buffer.length <= MAX_POOLED) {
+        this.#pool.push(buffer);
       }
     }
     this.#busy = false;
@@ -142,7 +180,7 @@ export class LogWriter {
 
   /** Writes and syncs everything queued, then closes the file (removing it when empty). */
   async close(): Promise<void> {
-    if (this.#chunks.length > 0) this.#kick();
+    if (this.#queue.length > 0) this.#kick();
     if (this.#busy) await new Promise<void>((resolve) => this.#drained.push(resolve));
     const file = this.#file;
     if (file !== null) {

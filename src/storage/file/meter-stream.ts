@@ -16,6 +16,7 @@
  * stalled writer may have appended); otherwise it releases it and the markers skip what was applied.
  */
 
+import { isAscii } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import {
   type FileHandle,
@@ -31,7 +32,7 @@ import {
 } from "node:fs/promises";
 import { join } from "node:path";
 import { TallyError } from "../../errors.ts";
-import { type EventPayload, payloadJson } from "../../meter/payload.ts";
+import { type EventPayload, payloadLine } from "../../meter/payload.ts";
 import type { AckResult, MeterStream, StreamBatch, StreamEntry, StreamRef } from "../../meter/stream.ts";
 import { type Clock, systemClock } from "../../time/clock.ts";
 import { type Duration, toMs } from "../../time/duration.ts";
@@ -47,6 +48,7 @@ import {
   takeOverLease,
   touchLease,
 } from "./meter-file-leases.ts";
+import { lineOffset, parseLines } from "./meter-file-lines.ts";
 import { expireQuarantine, quarantineBytes, quarantineFile, sampleOf } from "./meter-file-quarantine.ts";
 import { type Durability, LogWriter } from "./meter-file-writer.ts";
 
@@ -90,6 +92,8 @@ interface Claim {
   size: number;
   next: number;
   acked: number;
+  /** A `.progress` file may exist (read at load, or written since); leftovers are also swept by housekeeping. */
+  progress: boolean;
   lost: boolean;
   timer: NodeJS.Timeout;
 }
@@ -99,6 +103,9 @@ interface Part {
   from: number;
   to: number;
 }
+
+/** Log files whose read-only claim checks run ahead of the claim in progress. */
+const LOOKAHEAD = 8;
 
 const isCode = (error: unknown, code: string): boolean => (error as NodeJS.ErrnoException | null)?.code === code;
 
@@ -127,24 +134,6 @@ async function lastByte(path: string, size: number): Promise<number> {
   } finally {
     await handle.close();
   }
-}
-
-/** Parses lines; a bulk parse first (one JSON.parse for the chunk), then line by line on failure. */
-function parseLines(lines: readonly string[]): unknown[] {
-  if (lines.length === 0) return [];
-  try {
-    const all = JSON.parse(`[${lines.join(",")}]`) as unknown[];
-    if (all.length === lines.length) return all;
-  } catch {
-    // fall through: find the bad lines one by one
-  }
-  return lines.map((line) => {
-    try {
-      return JSON.parse(line) as unknown;
-    } catch {
-      return undefined;
-    }
-  });
 }
 
 function positive(value: unknown, what: string): number {
@@ -213,7 +202,12 @@ export class FileStream implements MeterStream {
     this.#fdatasync = options.fdatasync ?? ((handle) => handle.datasync());
   }
 
+  // The writer of the last (namespace, name) appended to: recording usually repeats one stream.
+  #lastWriter: { namespace: string; name: string; writer: LogWriter } | null = null;
+
   #writer(namespace: string, name: string): LogWriter {
+    const last = this.#lastWriter;
+    if (last !== null && last.name === name && last.namespace === namespace) return last.writer;
     const key = `${namespace}\u0000${name}`;
     let writer = this.#writers.get(key);
     if (writer === undefined) {
@@ -228,18 +222,19 @@ export class FileStream implements MeterStream {
       });
       this.#writers.set(key, writer);
     }
+    this.#lastWriter = { namespace, name, writer };
     return writer;
   }
 
   append(namespace: string, payloads: readonly EventPayload[]): Promise<void> {
     if (payloads.length === 1) {
       const payload = payloads[0] as EventPayload;
-      return this.#writer(namespace, payload.name).write(`${payloadJson(payload)}\n`, 1);
+      return this.#writer(namespace, payload.name).write(payloadLine(payload), 1);
     }
     const byName = new Map<string, string[]>();
     for (const payload of payloads) {
       const lines = byName.get(payload.name) ?? [];
-      lines.push(`${payloadJson(payload)}\n`);
+      lines.push(payloadLine(payload));
       byName.set(payload.name, lines);
     }
     return Promise.all(
@@ -262,7 +257,12 @@ export class FileStream implements MeterStream {
       await mkdir(dirs.leases, { recursive: true });
       this.#madeDirs.add(dirs.root);
     }
-    await this.#housekeep(dirs, now);
+    // Each folder is listed once per read: housekeeping and claiming share the listings.
+    let processingList: Promise<string[]> | null = null;
+    let logsList: Promise<string[]> | null = null;
+    const listProcessing = (): Promise<string[]> => (processingList ??= list(dirs.processing));
+    const listLogs = (): Promise<string[]> => (logsList ??= list(dirs.logs));
+    await this.#housekeep(dirs, now, listProcessing, listLogs);
     const deliver = (claim: Claim): void => {
       const count = Math.min(options.maxRows - entries.length, claim.total - claim.next + 1);
       if (count <= 0) return;
@@ -278,7 +278,7 @@ export class FileStream implements MeterStream {
       if (entries.length >= options.maxRows) return batch;
       if (claim.dirs.root === dirs.root && claim.reader === options.reader && !claim.lost) deliver(claim);
     }
-    for (const file of await list(dirs.processing)) {
+    for (const file of await listProcessing()) {
       if (entries.length >= options.maxRows) return batch;
       if (!file.endsWith(".jsonl")) continue;
       const held = this.#claims.get(join(dirs.root, file));
@@ -290,14 +290,40 @@ export class FileStream implements MeterStream {
     }
     const newest = now - this.#claimGrace;
     const lastMinute = newest - (newest % 60_000);
-    for (const file of await list(dirs.logs)) {
-      if (entries.length >= options.maxRows) return batch;
+    const candidates = (await listLogs()).filter((file) => {
       const minute = fileMinute(file);
-      if (minute === null || minute >= lastMinute) continue;
-      const claim = await this.#claimLog(ref, dirs, file, options.reader, now);
+      return minute !== null && minute < lastMinute;
+    });
+    // The read-only checks (stat, last byte) of the next few candidates run ahead concurrently;
+    // claiming (lease, rename, load) stays sequential and in order.
+    const checks: Array<Promise<boolean>> = [];
+    const check = (i: number): Promise<boolean> => {
+      let pending = checks[i];
+      if (pending === undefined) {
+        pending = this.#claimable(dirs, candidates[i] as string, now);
+        pending.catch(() => {});
+        checks[i] = pending;
+      }
+      return pending;
+    };
+    for (let i = 0; i < candidates.length; i++) {
+      if (entries.length >= options.maxRows) return batch;
+      for (let k = i; k < Math.min(i + LOOKAHEAD, candidates.length); k++) void check(k);
+      if (!(await check(i))) continue;
+      const claim = await this.#claimLog(ref, dirs, candidates[i] as string, options.reader, now);
       if (claim !== null) deliver(claim);
     }
     return batch;
+  }
+
+  /** Whether a log file is quiet (claimGrace) and readable (no fresh partial line), by its stat and last byte. */
+  async #claimable(dirs: StreamDirs, file: string, now: number): Promise<boolean> {
+    const source = join(dirs.logs, file);
+    const s = await stat(source).catch(() => null);
+    // A writer may still be appending to a file touched within claimGrace. An mtime ahead of the
+    // stream clock means the two clocks disagree (a clock set in the past): the name rule decides.
+    if (s === null || (now - s.mtimeMs <= this.#claimGrace && s.mtimeMs <= now)) return false;
+    return s.size === 0 || this.#readable(source, s.size, file, now);
   }
 
   async #claimProcessing(
@@ -322,13 +348,9 @@ export class FileStream implements MeterStream {
     return this.#load(ref, dirs, file, reader, lease, now);
   }
 
+  /** Claims a log file that `#claimable` accepted. */
   async #claimLog(ref: StreamRef, dirs: StreamDirs, file: string, reader: string, now: number): Promise<Claim | null> {
     const source = join(dirs.logs, file);
-    const s = await stat(source).catch(() => null);
-    // A writer may still be appending to a file touched within claimGrace. An mtime ahead of the
-    // stream clock means the two clocks disagree (a clock set in the past): the name rule decides.
-    if (s === null || (now - s.mtimeMs <= this.#claimGrace && s.mtimeMs <= now)) return null;
-    if (s.size > 0 && !(await this.#readable(source, s.size, file, now))) return null;
     const lease = await createLease(leasePath(dirs.leases, file), reader, now);
     if (lease === null) return null;
     try {
@@ -373,6 +395,8 @@ export class FileStream implements MeterStream {
       await dropLease(lease);
       return null;
     };
+    // The progress of an earlier claimer is read alongside the file.
+    const progress = readFile(progressPath(dirs.leases, file), "utf8").catch(() => null);
     let buffer = await readFile(path);
     if (buffer.length === 0) {
       await quarantineFile(dirs.quarantine, path, file, "empty_file", now);
@@ -392,22 +416,21 @@ export class FileStream implements MeterStream {
       await truncate(path, cut);
       buffer = buffer.subarray(0, cut);
     }
-    const lines = buffer.toString().split("\n");
-    lines.pop();
-    const done = await readFile(progressPath(dirs.leases, file), "utf8").then(
-      (text) => {
-        const n = Number(text);
-        return Number.isSafeInteger(n) && n > 0 && n <= lines.length ? n : 0;
-      },
-      () => 0,
-    );
+    // Lines are almost always ASCII: then a latin1 copy is the same text, without UTF-8 decoding.
+    const text = buffer.toString(isAscii(buffer) ? "latin1" : "utf8");
+    let total = 0;
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) total++;
+    const stored = await progress;
+    const n = stored === null ? 0 : Number(stored);
+    const done = Number.isSafeInteger(n) && n > 0 && n <= total ? n : 0;
     const payloads = new Array<unknown>(done);
-    const parsed = parseLines(done === 0 ? lines : lines.slice(done));
+    const parsed = parseLines(text, lineOffset(text, done), total - done);
     const bad: number[] = [];
     parsed.forEach((value, i) => {
       if (value === undefined) bad.push(done + i + 1);
     });
     if (bad.length > 0 && this.#malformed === "quarantine") {
+      const lines = text.split("\n");
       const samples = bad.slice(0, 5).map((n) => sampleOf(n, lines[n - 1] as string));
       await quarantineFile(dirs.quarantine, path, file, "malformed_jsonl", now, samples);
       return giveUp();
@@ -422,10 +445,11 @@ export class FileStream implements MeterStream {
       reader,
       lease,
       payloads,
-      total: lines.length,
+      total,
       size: buffer.length,
       next: done + 1,
       acked: done,
+      progress: stored !== null,
       lost: false,
       timer: setInterval(
         () => {
@@ -468,7 +492,7 @@ export class FileStream implements MeterStream {
       return false;
     }
     await unlink(claim.path).catch(() => {});
-    await unlink(progressPath(claim.dirs.leases, claim.file)).catch(() => {});
+    if (claim.progress) await unlink(progressPath(claim.dirs.leases, claim.file)).catch(() => {});
     clearInterval(claim.timer);
     await dropLease(claim.lease);
     if (this.#claims.get(claim.key) === claim) this.#claims.delete(claim.key);
@@ -478,6 +502,7 @@ export class FileStream implements MeterStream {
   async #releaseClaim(claim: Claim): Promise<void> {
     this.#forget(claim);
     if (claim.acked > 0 && (await stillHeld(claim.lease))) {
+      claim.progress = true;
       await writeFile(progressPath(claim.dirs.leases, claim.file), String(claim.acked));
     }
     await dropLease(claim.lease);
@@ -485,23 +510,24 @@ export class FileStream implements MeterStream {
 
   async ack(batch: StreamBatch): Promise<AckResult> {
     const parts = this.#batches.get(batch) ?? [];
-    let ok = true;
-    const removedUnits: string[] = [];
-    for (const part of parts) {
-      const claim = part.claim;
-      if (claim.acked >= part.to) continue;
-      if (claim.lost || !(await stillHeld(claim.lease))) {
-        ok = false;
-        continue;
-      }
-      claim.acked = part.to;
-      if (part.to >= claim.total) {
-        if (await this.#finish(claim)) removedUnits.push(claim.file);
-      } else {
+    // A batch holds one part per file and files are independent: settle them concurrently.
+    const settled = await Promise.all(
+      parts.map(async (part): Promise<"ok" | "removed" | "lost"> => {
+        const claim = part.claim;
+        if (claim.acked >= part.to) return "ok";
+        if (claim.lost || !(await stillHeld(claim.lease))) return "lost";
+        claim.acked = part.to;
+        if (part.to >= claim.total) return (await this.#finish(claim)) ? "removed" : "ok";
+        claim.progress = true;
         await writeFile(progressPath(claim.dirs.leases, claim.file), String(claim.acked));
-      }
-    }
-    return { ok, removedUnits };
+        return "ok";
+      }),
+    );
+    const removedUnits: string[] = [];
+    settled.forEach((outcome, i) => {
+      if (outcome === "removed") removedUnits.push((parts[i] as Part).claim.file);
+    });
+    return { ok: !settled.includes("lost"), removedUnits };
   }
 
   async release(batch: StreamBatch): Promise<void> {
@@ -535,11 +561,16 @@ export class FileStream implements MeterStream {
   }
 
   /** Deletes expired quarantine and leftovers of leases whose file is gone. */
-  async #housekeep(dirs: StreamDirs, now: number): Promise<void> {
+  async #housekeep(
+    dirs: StreamDirs,
+    now: number,
+    listProcessing: () => Promise<string[]>,
+    listLogs: () => Promise<string[]>,
+  ): Promise<void> {
     if (this.#quarantineRetention !== null) await expireQuarantine(dirs.quarantine, now, this.#quarantineRetention);
     const leases = await list(dirs.leases);
     if (leases.length === 0) return;
-    const present = new Set([...(await list(dirs.processing)), ...(await list(dirs.logs))]);
+    const present = new Set([...(await listProcessing()), ...(await listLogs())]);
     for (const name of leases) {
       const file = name.replace(/\.(lease|progress)$|\.lease\.[0-9a-f]+\.tomb$/, "");
       if (present.has(file)) continue;
@@ -553,6 +584,7 @@ export class FileStream implements MeterStream {
     for (const claim of [...this.#claims.values()]) await this.#releaseClaim(claim);
     const writers = [...this.#writers.values()];
     this.#writers.clear();
+    this.#lastWriter = null;
     await Promise.all(writers.map((w) => w.close()));
   }
 

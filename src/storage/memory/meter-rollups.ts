@@ -16,6 +16,7 @@ import {
   type CleanupResult,
   type CommitBatch,
   type CommitResult,
+  type Histogram,
   type Lease,
   type MeterRollups,
   type ReportRef,
@@ -35,6 +36,9 @@ interface ReportData {
   markers: Map<string, { high: number; createdAt: number }>;
   state: Map<string, number>;
 }
+
+/** A histogram's own copy (an empty one is common and cheapest to make fresh). */
+const copyHistogram = (hist: Histogram): Histogram => (hist.size === 0 ? new Map() : new Map(hist));
 
 const keyOf = (ref: ReportRef): string => JSON.stringify([ref.namespace, ref.name, ref.version]);
 
@@ -163,9 +167,15 @@ export class MemoryRollups implements MeterRollups {
         byKey.set(delta.indexKey, byStart);
       }
       const existing = byStart.get(delta.bucketStart);
-      if (existing === undefined)
-        byStart.set(delta.bucketStart, copyRecord(delta) as unknown as Record<string, unknown>);
-      else if (!this.#raw.has(existing)) mergeRecord(existing as unknown as RollupRecord, delta);
+      if (existing === undefined) {
+        // A copy, so the caller's delta never aliases stored state (histograms copied natively).
+        const copy: RollupRecord = {
+          ...delta,
+          durationMsHist: copyHistogram(delta.durationMsHist),
+          intervalMsHist: copyHistogram(delta.intervalMsHist),
+        };
+        byStart.set(delta.bucketStart, copy as unknown as Record<string, unknown>);
+      } else if (!this.#raw.has(existing)) mergeRecord(existing as unknown as RollupRecord, delta);
       else {
         const merged = this.#record(delta.tier, delta.bucketStart, delta.indexKey, existing);
         mergeRecord(merged, delta);

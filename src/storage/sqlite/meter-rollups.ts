@@ -6,7 +6,9 @@
  * different row set can never double count (the gem's JSON rollups could). WAL with
  * `synchronous=FULL` makes each commit durable before the processor deletes stream rows; processes
  * on one host may share the file (`busy_timeout=5000`). Leases live in a table and use the `now`
- * the caller passes. Merges run in SQL upserts; histograms are added by a registered function.
+ * the caller passes. Merges run in SQL upserts (`meter-statements.ts`); histograms are added by a
+ * registered function. Rollup rows name their report by a small integer from `<p>_reports`
+ * (inserted once, never deleted, so an id never changes meaning).
  */
 
 import { readFileSync } from "node:fs";
@@ -30,7 +32,8 @@ import {
   TIERS,
   type Tier,
 } from "../../meter/rollups.ts";
-import { openSqlite, type SqliteDatabaseLike, type SqliteStatement } from "./meter-sqlite-database.ts";
+import { openSqlite, type SqliteDatabaseLike } from "./meter-sqlite-database.ts";
+import { prepareStatements, type Statements, TIER_CODE, TIER_OF_CODE } from "./meter-statements.ts";
 
 export type { SqliteDatabaseLike } from "./meter-sqlite-database.ts";
 
@@ -43,42 +46,13 @@ export interface SqliteRollupsOptions {
   tablePrefix?: string;
 }
 
-const SCHEMA_VERSION = "1";
+const SCHEMA_VERSION = "2";
 const SCHEMA_SQL = readFileSync(new URL("./meter-schema.sql", import.meta.url), "utf8");
-
-interface Statements {
-  lease: SqliteStatement;
-  leaseUpsert: SqliteStatement;
-  leaseRenew: SqliteStatement;
-  leaseRelease: SqliteStatement;
-  marker: SqliteStatement;
-  markerUpsert: SqliteStatement;
-  markerDelete: SqliteStatement;
-  markerCount: SqliteStatement;
-  rollupUpsert: SqliteStatement;
-  stateGet: SqliteStatement;
-  stateUpsert: SqliteStatement;
-  defGet: SqliteStatement;
-  defInsert: SqliteStatement;
-  readBuckets: SqliteStatement;
-  readIndex: SqliteStatement;
-  listBuckets: SqliteStatement;
-  watermarkGet: SqliteStatement;
-  watermarkSet: SqliteStatement;
-}
-
-const ROW_FIELDS = `tier, bucket_start, index_key, count, success_count, failure_count, skipped_count,
-  started_at_min, started_at_max, duration_ms_count, duration_ms_sum, duration_ms_min, duration_ms_max,
-  duration_ms_hist, interval_ms_count, interval_ms_sum, interval_ms_min, interval_ms_max, interval_ms_hist`;
-
-const isNum = (c: string): string => `typeof(${c}) IN ('integer','real')`;
-const minMax = (c: string, fn: "min" | "max"): string =>
-  `${c} = CASE WHEN NOT ${isNum(c)} THEN excluded.${c} WHEN excluded.${c} IS NULL THEN ${c} ELSE ${fn}(${c}, excluded.${c}) END`;
-const add = (c: string): string => `${c} = ${c} + excluded.${c}`;
 
 function rowToRecord(row: Record<string, unknown>): RollupRecord {
   const indexKey = String(row.index_key);
-  return recordFromStored(row.tier as Tier, Number(row.bucket_start), indexNameOfKey(indexKey), indexKey, {
+  const tier = TIER_OF_CODE[Number(row.tier)] ?? "minute";
+  return recordFromStored(tier, Number(row.bucket_start), indexNameOfKey(indexKey), indexKey, {
     count: row.count,
     successCount: row.success_count,
     failureCount: row.failure_count,
@@ -106,7 +80,8 @@ export class SqliteRollups implements MeterRollups {
   #db: SqliteDatabaseLike | null = null;
   #st: Statements | null = null;
   #opening: Promise<void> | null = null;
-  #commitTx: ((ref: ReportRef, batch: CommitBatch) => CommitResult) | null = null;
+  #commitTx: ((ref: ReportRef, batch: CommitBatch, id: number) => CommitResult) | null = null;
+  readonly #reportIds = new Map<string, number>();
 
   constructor(options: SqliteRollupsOptions = {}) {
     if (typeof options !== "object" || options === null) {
@@ -142,101 +117,47 @@ export class SqliteRollups implements MeterRollups {
         db.pragma("busy_timeout = 5000");
       }
       const p = this.#prefix;
-      db.exec(SCHEMA_SQL.replaceAll("{{p}}", p));
-      db.prepare(`INSERT OR IGNORE INTO ${p}_meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
-      const version = (
-        db.prepare(`SELECT value FROM ${p}_meta WHERE key = 'schema_version'`).get() as { value: string }
-      ).value;
-      if (version !== SCHEMA_VERSION) {
+      // Check the version before creating anything: another version's tables must stay untouched.
+      db.exec(`CREATE TABLE IF NOT EXISTS ${p}_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`);
+      const stored = db.prepare(`SELECT value FROM ${p}_meta WHERE key = 'schema_version'`).get() as
+        | { value: string }
+        | undefined;
+      if (stored !== undefined && stored.value !== SCHEMA_VERSION) {
         throw new TallyError(
           "SCHEMA_MISMATCH",
-          `the meter tables ${p}_* have schema version ${version}; this tally expects ${SCHEMA_VERSION}: use another file or tablePrefix`,
+          `the meter tables ${p}_* have schema version ${stored.value}; this tally expects ${SCHEMA_VERSION}: use another file or tablePrefix`,
         );
       }
+      db.exec(SCHEMA_SQL.replaceAll("{{p}}", p));
+      db.prepare(`INSERT OR IGNORE INTO ${p}_meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
       db.function("tally_hist_add", { deterministic: true }, (a: unknown, b: unknown) => {
         const hist = histogramFrom(a);
         mergeHistogram(hist, histogramFrom(b));
         return histogramJson(hist);
       });
-      this.#st = this.#prepare(db);
+      this.#st = prepareStatements(db, p);
       this.#db = db;
-      this.#commitTx = db.transaction((ref: ReportRef, batch: CommitBatch) => this.#commitSync(ref, batch));
+      this.#commitTx = db.transaction((ref: ReportRef, batch: CommitBatch, id: number) =>
+        this.#commitSync(ref, batch, id),
+      );
     } catch (error) {
       if (this.#given === undefined) db.close();
       throw error;
     }
   }
 
-  #prepare(db: SqliteDatabaseLike): Statements {
-    const p = this.#prefix;
-    const report = "namespace = ? AND event = ? AND version = ?";
-    const starts = "bucket_start IN (SELECT value FROM json_each(?))";
-    return {
-      lease: db.prepare(`SELECT token, fence, expires_at FROM ${p}_leases WHERE key = ?`),
-      leaseUpsert: db.prepare(
-        `INSERT INTO ${p}_leases (key, token, fence, expires_at) VALUES (?, ?, 1, ?)
-         ON CONFLICT (key) DO UPDATE SET token = excluded.token, fence = fence + 1, expires_at = excluded.expires_at
-         WHERE expires_at <= ? OR token IS NULL RETURNING fence`,
-      ),
-      leaseRenew: db.prepare(
-        `UPDATE ${p}_leases SET expires_at = ? WHERE key = ? AND token = ? AND fence = ? AND expires_at > ?`,
-      ),
-      leaseRelease: db.prepare(`UPDATE ${p}_leases SET token = NULL, expires_at = 0 WHERE key = ? AND token = ?`),
-      marker: db.prepare(`SELECT high_seq FROM ${p}_markers WHERE ${report} AND unit = ?`),
-      markerUpsert: db.prepare(
-        `INSERT INTO ${p}_markers (namespace, event, version, unit, high_seq, created_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO UPDATE SET high_seq = excluded.high_seq, created_at = excluded.created_at`,
-      ),
-      markerDelete: db.prepare(`DELETE FROM ${p}_markers WHERE ${report} AND unit = ?`),
-      markerCount: db.prepare(`SELECT count(*) AS n FROM ${p}_markers WHERE ${report}`),
-      rollupUpsert: db.prepare(
-        `INSERT INTO ${p}_rollups (namespace, event, version, tier, index_name, index_key, bucket_start,
-           count, success_count, failure_count, skipped_count, started_at_min, started_at_max,
-           duration_ms_count, duration_ms_sum, duration_ms_min, duration_ms_max, duration_ms_hist,
-           interval_ms_count, interval_ms_sum, interval_ms_min, interval_ms_max, interval_ms_hist)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO UPDATE SET ${[
-           add("count"),
-           add("success_count"),
-           add("failure_count"),
-           add("skipped_count"),
-           minMax("started_at_min", "min"),
-           minMax("started_at_max", "max"),
-           add("duration_ms_count"),
-           add("duration_ms_sum"),
-           minMax("duration_ms_min", "min"),
-           minMax("duration_ms_max", "max"),
-           "duration_ms_hist = CASE WHEN excluded.duration_ms_hist = '{}' THEN duration_ms_hist ELSE tally_hist_add(duration_ms_hist, excluded.duration_ms_hist) END",
-           add("interval_ms_count"),
-           add("interval_ms_sum"),
-           minMax("interval_ms_min", "min"),
-           minMax("interval_ms_max", "max"),
-           "interval_ms_hist = CASE WHEN excluded.interval_ms_hist = '{}' THEN interval_ms_hist ELSE tally_hist_add(interval_ms_hist, excluded.interval_ms_hist) END",
-         ].join(", ")}`,
-      ),
-      stateGet: db.prepare(`SELECT last_ms FROM ${p}_state WHERE ${report} AND param = ? AND value = ?`),
-      stateUpsert: db.prepare(
-        `INSERT INTO ${p}_state (namespace, event, version, param, value, last_ms) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO UPDATE SET last_ms = max(last_ms, excluded.last_ms)`,
-      ),
-      defGet: db.prepare(`SELECT definition FROM ${p}_definitions WHERE ${report}`),
-      defInsert: db.prepare(
-        `INSERT OR IGNORE INTO ${p}_definitions (namespace, event, version, definition, fingerprint) VALUES (?, ?, ?, ?, ?)`,
-      ),
-      readBuckets: db.prepare(
-        `SELECT ${ROW_FIELDS} FROM ${p}_rollups WHERE ${report} AND tier = ? AND index_key = ? AND ${starts}`,
-      ),
-      readIndex: db.prepare(
-        `SELECT ${ROW_FIELDS} FROM ${p}_rollups WHERE ${report} AND tier = ? AND index_name = ? AND ${starts}`,
-      ),
-      listBuckets: db.prepare(
-        `SELECT ${ROW_FIELDS} FROM ${p}_rollups WHERE ${report} AND tier = ? AND index_key = ? ORDER BY bucket_start LIMIT ?`,
-      ),
-      watermarkGet: db.prepare(`SELECT ms FROM ${p}_watermarks WHERE key = ?`),
-      watermarkSet: db.prepare(
-        `INSERT INTO ${p}_watermarks (key, ms) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET ms = excluded.ms`,
-      ),
-    };
+  /** The report's row id; created (inside the caller's transaction) only when `create`. */
+  #reportId(ref: ReportRef, create: boolean): number | null {
+    const key = `${ref.namespace}\u0000${ref.name}\u0000${ref.version}`;
+    const cached = this.#reportIds.get(key);
+    if (cached !== undefined) return cached;
+    const st = this.#st as Statements;
+    if (create) st.reportInsert.run(ref.namespace, ref.name, ref.version);
+    const row = st.reportId.get(ref.namespace, ref.name, ref.version) as { id: unknown } | undefined;
+    if (row === undefined) return null;
+    const id = Number(row.id);
+    this.#reportIds.set(key, id);
+    return id;
   }
 
   async #ready(): Promise<Statements> {
@@ -302,13 +223,16 @@ export class SqliteRollups implements MeterRollups {
 
   async commit(ref: ReportRef, batch: CommitBatch): Promise<CommitResult> {
     await this.#ready();
-    const tx = this.#commitTx as ((ref: ReportRef, batch: CommitBatch) => CommitResult) & {
-      immediate(ref: ReportRef, batch: CommitBatch): CommitResult;
+    // The report's id is created in its own statement before the transaction, so a rolled-back
+    // commit can never leave a cached id that the database does not hold.
+    const id = this.#reportId(ref, true) as number;
+    const tx = this.#commitTx as ((ref: ReportRef, batch: CommitBatch, id: number) => CommitResult) & {
+      immediate(ref: ReportRef, batch: CommitBatch, id: number): CommitResult;
     };
-    return tx.immediate(ref, batch);
+    return tx.immediate(ref, batch, id);
   }
 
-  #commitSync(ref: ReportRef, batch: CommitBatch): CommitResult {
+  #commitSync(ref: ReportRef, batch: CommitBatch, id: number): CommitResult {
     const st = this.#st as Statements;
     const { namespace, name, version } = ref;
     if (batch.fence !== null) {
@@ -330,31 +254,58 @@ export class SqliteRollups implements MeterRollups {
     if (conflicts.length > 0) return { ok: false, conflicts };
     for (const m of batch.markers) st.markerUpsert.run(namespace, name, version, m.unit, m.high, batch.now);
     for (const r of batch.rollups) {
-      st.rollupUpsert.run(
-        namespace,
-        name,
-        version,
-        r.tier,
-        r.indexName,
-        r.indexKey,
-        r.bucketStart,
-        r.count,
-        r.successCount,
-        r.failureCount,
-        r.skippedCount,
-        r.startedAtMin,
-        r.startedAtMax,
-        r.durationMsCount,
-        r.durationMsSum,
-        r.durationMsMin,
-        r.durationMsMax,
-        histogramJson(r.durationMsHist),
-        r.intervalMsCount,
-        r.intervalMsSum,
-        r.intervalMsMin,
-        r.intervalMsMax,
-        histogramJson(r.intervalMsHist),
-      );
+      const tier = TIER_CODE[r.tier];
+      const durationHist = r.durationMsHist.size === 0 ? null : histogramJson(r.durationMsHist);
+      if (
+        r.intervalMsCount === 0 &&
+        r.intervalMsSum === 0 &&
+        r.intervalMsMin === null &&
+        r.intervalMsMax === null &&
+        r.intervalMsHist.size === 0
+      ) {
+        st.rollupUpsertShort.run(
+          id,
+          tier,
+          r.indexName,
+          r.bucketStart,
+          r.indexKey,
+          r.count,
+          r.successCount,
+          r.failureCount,
+          r.skippedCount,
+          r.startedAtMin,
+          r.startedAtMax,
+          r.durationMsCount,
+          r.durationMsSum,
+          r.durationMsMin,
+          r.durationMsMax,
+          durationHist,
+        );
+      } else {
+        st.rollupUpsertFull.run(
+          id,
+          tier,
+          r.indexName,
+          r.bucketStart,
+          r.indexKey,
+          r.count,
+          r.successCount,
+          r.failureCount,
+          r.skippedCount,
+          r.startedAtMin,
+          r.startedAtMax,
+          r.durationMsCount,
+          r.durationMsSum,
+          r.durationMsMin,
+          r.durationMsMax,
+          durationHist,
+          r.intervalMsCount,
+          r.intervalMsSum,
+          r.intervalMsMin,
+          r.intervalMsMax,
+          r.intervalMsHist.size === 0 ? null : histogramJson(r.intervalMsHist),
+        );
+      }
     }
     for (const s of batch.intervalState) st.stateUpsert.run(namespace, name, version, s.param, s.value, s.lastMs);
     return { ok: true };
@@ -375,14 +326,20 @@ export class SqliteRollups implements MeterRollups {
 
   async readBuckets(ref: ReportRef, tier: Tier, starts: readonly number[], indexKey: string): Promise<RollupRecord[]> {
     const st = await this.#ready();
-    if (starts.length === 0) return [];
-    const rows = st.readBuckets.all(ref.namespace, ref.name, ref.version, tier, indexKey, JSON.stringify(starts));
+    const id = this.#reportId(ref, false);
+    if (starts.length === 0 || id === null) return [];
+    const rows = st.readBuckets.all(id, TIER_CODE[tier], indexNameOfKey(indexKey), JSON.stringify(starts), indexKey);
     return rows.map((row) => rowToRecord(row as Record<string, unknown>));
   }
 
   async listBuckets(ref: ReportRef, tier: Tier, indexKey: string, limit: number): Promise<RollupRecord[]> {
     const st = await this.#ready();
-    const rows = st.listBuckets.all(ref.namespace, ref.name, ref.version, tier, indexKey, limit);
+    const id = this.#reportId(ref, false);
+    if (id === null) return [];
+    const rows =
+      tier === "hour"
+        ? st.listHourBuckets.all(id, indexKey, limit)
+        : st.listBuckets.all(id, TIER_CODE[tier], indexNameOfKey(indexKey), indexKey, limit);
     return rows.map((row) => rowToRecord(row as Record<string, unknown>));
   }
 
@@ -394,8 +351,9 @@ export class SqliteRollups implements MeterRollups {
   ): Promise<Map<string, RollupRecord>> {
     const st = await this.#ready();
     const out = new Map<string, RollupRecord>();
-    if (starts.length === 0) return out;
-    for (const row of st.readIndex.all(ref.namespace, ref.name, ref.version, tier, indexName, JSON.stringify(starts))) {
+    const id = this.#reportId(ref, false);
+    if (starts.length === 0 || id === null) return out;
+    for (const row of st.readIndex.all(id, TIER_CODE[tier], indexName, JSON.stringify(starts))) {
       const record = rowToRecord(row as Record<string, unknown>);
       const existing = out.get(record.indexKey);
       if (existing === undefined) out.set(record.indexKey, record);
@@ -410,14 +368,15 @@ export class SqliteRollups implements MeterRollups {
     const p = this.#prefix;
     const events = plan.events === null ? null : JSON.stringify(plan.events);
     const scope = "namespace = ? AND (? IS NULL OR event IN (SELECT value FROM json_each(?)))";
+    const reports = `report IN (SELECT id FROM ${p}_reports WHERE ${scope})`;
     const result: CleanupResult = { rollupKeysDeleted: 0, intervalStateKeysDeleted: 0, processedEntriesDeleted: 0 };
     db.transaction(() => {
       for (const tier of TIERS) {
         const before = plan.before[tier];
         if (before === undefined) continue;
         result.rollupKeysDeleted += db
-          .prepare(`DELETE FROM ${p}_rollups WHERE ${scope} AND tier = ? AND bucket_start <= ?`)
-          .run(namespace, events, events, tier, before - TIER_MS[tier]).changes;
+          .prepare(`DELETE FROM ${p}_rollups WHERE ${reports} AND tier = ? AND bucket_start <= ?`)
+          .run(namespace, events, events, TIER_CODE[tier], before - TIER_MS[tier]).changes;
       }
       if (plan.before.intervalState !== undefined) {
         result.intervalStateKeysDeleted = db
@@ -449,6 +408,7 @@ export class SqliteRollups implements MeterRollups {
     this.#db = null;
     this.#st = null;
     this.#opening = null;
+    this.#reportIds.clear();
     if (db !== null && this.#given === undefined && db.open) db.close();
   }
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { SqliteRollups } from "../../../src/storage/sqlite/meter-rollups.ts";
+import { TIER_CODE } from "../../../src/storage/sqlite/meter-statements.ts";
 import { meterRollupsContract } from "../../../src/testing/meter-rollups-contract.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tally-sqlite-meter-"));
@@ -35,13 +36,15 @@ meterRollupsContract("SqliteRollups", async () => {
       const column = COLUMNS[field];
       assert.ok(column !== undefined, `no column mapping for ${field}`);
       db.prepare(
-        `UPDATE tally_meter_rollups SET ${column} = ? WHERE namespace = ? AND event = ? AND version = ? AND tier = ? AND bucket_start = ? AND index_key = ?`,
+        `UPDATE tally_meter_rollups SET ${column} = ?
+         WHERE report = (SELECT id FROM tally_meter_reports WHERE namespace = ? AND event = ? AND version = ?)
+           AND tier = ? AND bucket_start = ? AND index_key = ?`,
       ).run(
         typeof value === "number" && !Number.isSafeInteger(value) ? BigInt(value) : value,
         ref.namespace,
         ref.name,
         ref.version,
-        tier,
+        TIER_CODE[tier],
         start,
         key,
       );
