@@ -2,14 +2,17 @@
  * Installing and checking the meter's PostgreSQL schema (`meter-schema.sql`), shared by
  * `PostgresRollups` and `PostgresStream`. Installing runs every statement under a transaction-scoped
  * advisory lock, so hosts starting together do not collide on `CREATE … IF NOT EXISTS`; a
- * `<p>_meta` schema_version other than this build's is `SCHEMA_MISMATCH`.
+ * `<p>_meta` schema_version other than this build's is `SCHEMA_MISMATCH`, except version 1, which
+ * installing upgrades in place (version 2 only adds functions).
  */
 
 import { readFileSync } from "node:fs";
 import { TallyError } from "../../errors.ts";
 import { checkTablePrefix, inTransaction, type PgPoolLike, sqlState, unavailable } from "./meter-pool.ts";
 
-export const SCHEMA_VERSION = "1";
+export const SCHEMA_VERSION = "2";
+/** Versions that installing this build upgrades in place. */
+const UPGRADABLE = new Set(["1"]);
 const SCHEMA_SQL = readFileSync(new URL("./meter-schema.sql", import.meta.url), "utf8");
 
 /** The schema SQL for a table prefix (what `tally postgres schema` prints). */
@@ -18,15 +21,26 @@ export function meterSchemaSql(options: { tablePrefix?: string } = {}): string {
   return SCHEMA_SQL.replaceAll("{{p}}", prefix);
 }
 
-async function checkVersion(db: Pick<PgPoolLike, "query">, prefix: string, what: string): Promise<void> {
+class Upgradable extends Error {}
+
+async function checkVersion(
+  db: Pick<PgPoolLike, "query">,
+  prefix: string,
+  what: string,
+  allowUpgrade = false,
+): Promise<void> {
   const { rows } = await db.query(`SELECT value FROM ${prefix}_meta WHERE key = 'schema_version'`);
   const version = (rows[0] as { value?: string } | undefined)?.value;
-  if (version !== SCHEMA_VERSION) {
-    throw new TallyError(
-      "SCHEMA_MISMATCH",
-      `${what}: tables ${prefix}_* have schema version ${String(version)}, this build needs ${SCHEMA_VERSION}; use another tablePrefix or migrate`,
-    );
-  }
+  if (version === SCHEMA_VERSION) return;
+  if (allowUpgrade && version !== undefined && UPGRADABLE.has(version)) throw new Upgradable();
+  const hint =
+    version !== undefined && UPGRADABLE.has(version)
+      ? "run `tally postgres install` (or install()) to upgrade them in place"
+      : "use another tablePrefix or migrate";
+  throw new TallyError(
+    "SCHEMA_MISMATCH",
+    `${what}: tables ${prefix}_* have schema version ${String(version)}, this build needs ${SCHEMA_VERSION}; ${hint}`,
+  );
 }
 
 /** Creates the tables and functions if missing (idempotent; safe from several hosts at once). */
@@ -50,8 +64,9 @@ export async function ensureMeterSchema(
   what: string,
 ): Promise<void> {
   try {
-    await checkVersion(pool, prefix, what);
+    await checkVersion(pool, prefix, what, autoInstall);
   } catch (error) {
+    if (error instanceof Upgradable) return installMeterSchema(pool, prefix, what);
     if (sqlState(error) !== "42P01") throw unavailable(`${what}: could not read ${prefix}_meta`, error);
     if (!autoInstall) {
       throw new TallyError(

@@ -1,13 +1,14 @@
 /**
  * `PostgresRollups`: the meter's rollups in PostgreSQL (guarantees in `src/meter/rollups.ts`).
  *
- * - `commit` is one transaction on one checked-out connection: the fence check (`FOR SHARE`, so a
- *   takeover waits until this commit ends), the marker compare-and-set, then one `unnest` upsert
- *   per table (histograms added by the installed `<p>_hist_add`, state raised with `GREATEST`). A
- *   short compare-and-set rolls everything back and reports the conflicting units, so an entry is
+ * - `commit` is one statement, a call of the installed `<p>_commit` function, so one round trip
+ *   and one transaction: the fence check (`FOR SHARE`, so a takeover waits until this commit
+ *   ends), the marker compare-and-set, then one `unnest` upsert per table (histograms added by the
+ *   installed `<p>_hist_add`, state raised with `GREATEST`). A short compare-and-set rolls the
+ *   markers back and reports the conflicting units before anything else is written, so an entry is
  *   aggregated only by the commit that advanced its marker. Rows are written in primary-key order
  *   to keep concurrent committers from deadlocking; a deadlock that happens anyway is retried
- *   (the transaction applied nothing).
+ *   (the statement applied nothing).
  * - Leases expire by the database clock `now()`, are taken with an upsert that raises the fence,
  *   and run as single statements on the pool, outside any caller transaction.
  * - The schema (`meter-schema.sql`) is installed by `install()` (idempotent, under an advisory
@@ -18,19 +19,16 @@
 
 import { LockLostError, TallyError } from "../../errors.ts";
 import { checkStoredDefinition, definitionJson } from "../../meter/definition.ts";
-import { histogramJson } from "../../meter/histogram.ts";
 import { indexNameOfKey } from "../../meter/index-key.ts";
-import { copyRecord, mergeRecord, recordFromStored } from "../../meter/rollup-record.ts";
+import { mergeRecord, recordFromStored } from "../../meter/rollup-record.ts";
 import {
   type CleanupPlan,
   type CleanupResult,
   type CommitBatch,
   type CommitResult,
-  type IntervalStateUpdate,
   type Lease,
   type MeterRollups,
   type ReportRef,
-  type RollupDelta,
   type RollupRecord,
   type StoredDefinition,
   stateKey,
@@ -38,16 +36,17 @@ import {
   TIERS,
   type Tier,
 } from "../../meter/rollups.ts";
-import { ensureMeterSchema, installMeterSchema, meterSchemaSql } from "./meter-install.ts";
 import {
-  checkPool,
-  checkTablePrefix,
-  inTransaction,
-  isRetryable,
-  type PgClientLike,
-  type PgPoolLike,
-  unavailable,
-} from "./meter-pool.ts";
+  type CommitRow,
+  cmp,
+  commitRows,
+  histogramKeys,
+  rollupColumns,
+  type StoredHistograms,
+  stateColumns,
+} from "./meter-commit-rows.ts";
+import { ensureMeterSchema, installMeterSchema, meterSchemaSql } from "./meter-install.ts";
+import { checkPool, checkTablePrefix, isRetryable, type PgPoolLike, unavailable } from "./meter-pool.ts";
 import { decodeStateValue, encodeStateValue, type RollupSql, rollupSql } from "./meter-sql.ts";
 
 export { meterSchemaSql } from "./meter-install.ts";
@@ -66,10 +65,6 @@ export interface PostgresRollupsOptions {
 
 const NAME = "PostgresRollups";
 const MAX_DEADLOCK_RETRIES = 5;
-
-class Conflict {
-  constructor(readonly units: string[]) {}
-}
 
 export class PostgresRollups implements MeterRollups {
   readonly maxEntriesPerCommit: number;
@@ -207,72 +202,63 @@ export class PostgresRollups implements MeterRollups {
 
   async commit(ref: ReportRef, batch: CommitBatch): Promise<CommitResult> {
     await this.#open();
-    const rollups = rollupArrays(batch.rollups);
-    const state = stateArrays(batch.intervalState);
-    const markers = [...batch.markers].sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0));
+    const markers = [...batch.markers].sort((a, b) => cmp(a.unit, b.unit));
+    const fence = batch.fence;
+    const rows = commitRows(batch.rollups);
+    const params = [
+      ref.namespace,
+      ref.name,
+      ref.version,
+      batch.now,
+      fence?.key ?? null,
+      fence?.token ?? null,
+      fence?.fence ?? null,
+      markers.map((m) => m.unit),
+      markers.map((m) => m.expected),
+      markers.map((m) => m.high),
+      ...rollupColumns(rows, await this.#readHistograms(ref, rows)),
+      ...stateColumns(batch.intervalState),
+    ];
     for (let attempt = 1; ; attempt++) {
+      let row: { status?: unknown; conflicts?: unknown } | undefined;
       try {
-        await inTransaction(this.#pool, (client) => this.#commitIn(client, ref, batch, markers, rollups, state));
-        return { ok: true };
+        const { rows } = await this.#pool.query(this.#sql.commit, params);
+        row = rows[0] as typeof row;
       } catch (error) {
-        if (error instanceof Conflict) return { ok: false, conflicts: error.units };
-        if (error instanceof LockLostError) throw error;
+        // A deadlock or serialization failure rolled the whole statement back: try again.
         if (isRetryable(error) && attempt < MAX_DEADLOCK_RETRIES) continue;
         throw unavailable(`${NAME}: commit of ${ref.name} v${ref.version} failed (nothing was applied)`, error);
       }
+      const status = Number(row?.status);
+      if (status === 1) return { ok: true };
+      if (status === -1 && fence !== null) {
+        throw new LockLostError(
+          `the lease ${fence.key} (fence ${fence.fence}) is no longer held; another processor took it over`,
+        );
+      }
+      if (status === 0 && Array.isArray(row?.conflicts)) return { ok: false, conflicts: row.conflicts.map(String) };
+      throw new TallyError(
+        "STORE_UNAVAILABLE",
+        `${NAME}: ${this.tablePrefix}_commit answered ${JSON.stringify(row)}; reinstall the schema (install())`,
+      );
     }
   }
 
-  async #commitIn(
-    client: PgClientLike,
-    ref: ReportRef,
-    batch: CommitBatch,
-    markers: CommitBatch["markers"],
-    rollups: unknown[][] | null,
-    state: unknown[][] | null,
-  ): Promise<void> {
-    const head = [ref.namespace, ref.name, ref.version];
-    if (batch.fence !== null) {
-      const { rows } = await client.query(this.#sql.fenceCheck, [
-        batch.fence.key,
-        batch.fence.token,
-        batch.fence.fence,
-      ]);
-      if (rows.length === 0) {
-        throw new LockLostError(
-          `the lease ${batch.fence.key} (fence ${batch.fence.fence}) is no longer held; another processor took it over`,
-        );
-      }
+  /** The stored histograms (and row versions) of the buckets a commit touches, by row position. */
+  async #readHistograms(ref: ReportRef, rows: readonly CommitRow[]): Promise<Map<number, StoredHistograms>> {
+    const out = new Map<number, StoredHistograms>();
+    const keys = histogramKeys(rows);
+    if ((keys[0] as unknown[]).length === 0) return out;
+    const { rows: found } = await this.#query("reading histograms", this.#sql.readHistograms, [
+      ref.namespace,
+      ref.name,
+      ref.version,
+      ...keys,
+    ]);
+    for (const row of found as { i: number; x: string; dh: string | null; ih: string | null }[]) {
+      out.set(Number(row.i), { xmin: row.x, duration: row.dh ?? "{}", interval: row.ih ?? "{}" });
     }
-    if (markers.length > 0) {
-      const fresh = markers.filter((m) => m.expected === 0);
-      const moved = markers.filter((m) => m.expected !== 0);
-      const done = new Set<string>();
-      if (fresh.length > 0) {
-        const { rows } = await client.query(this.#sql.markersInsert, [
-          ...head,
-          fresh.map((m) => m.unit),
-          fresh.map((m) => m.high),
-          batch.now,
-        ]);
-        for (const row of rows as { unit: string }[]) done.add(row.unit);
-      }
-      if (moved.length > 0) {
-        const { rows } = await client.query(this.#sql.markersUpdate, [
-          ...head,
-          moved.map((m) => m.unit),
-          moved.map((m) => m.expected),
-          moved.map((m) => m.high),
-          batch.now,
-        ]);
-        for (const row of rows as { unit: string }[]) done.add(row.unit);
-      }
-      if (done.size < markers.length) {
-        throw new Conflict(batch.markers.map((m) => m.unit).filter((unit) => !done.has(unit)));
-      }
-    }
-    if (rollups !== null) await client.query(this.#sql.rollupsUpsert, [...head, ...rollups]);
-    if (state !== null) await client.query(this.#sql.stateUpsert, [...head, ...state]);
+    return out;
   }
 
   async forgetMarkers(ref: ReportRef, units: readonly string[]): Promise<void> {
@@ -417,78 +403,4 @@ function rowToRecord(row: Record<string, unknown>): RollupRecord {
     intervalMsMax: row.interval_ms_max,
     intervalMsHist: row.interval_ms_hist,
   });
-}
-
-const deltaKey = (d: RollupDelta): string => `${d.tier}\u0000${d.indexKey}\u0000${d.bucketStart}`;
-
-/**
- * Column arrays for the `unnest` upsert, one delta per primary key (duplicates merged: one
- * statement may not update a row twice), sorted in key order so concurrent commits lock rows in
- * the same order. Null when there is nothing to write.
- */
-function rollupArrays(deltas: readonly RollupDelta[]): unknown[][] | null {
-  if (deltas.length === 0) return null;
-  const unique = new Map<string, RollupDelta>();
-  for (const d of deltas) {
-    const key = deltaKey(d);
-    const seen = unique.get(key);
-    if (seen === undefined) unique.set(key, d);
-    else {
-      const merged = copyRecord(seen);
-      mergeRecord(merged, d);
-      unique.set(key, merged);
-    }
-  }
-  const rows = [...unique.values()].map((d) => ({ d, name: indexNameOfKey(d.indexKey) }));
-  rows.sort(
-    (a, b) =>
-      cmp(a.d.tier, b.d.tier) ||
-      cmp(a.name, b.name) ||
-      cmp(a.d.indexKey, b.d.indexKey) ||
-      a.d.bucketStart - b.d.bucketStart,
-  );
-  const columns: unknown[][] = Array.from({ length: 20 }, () => []);
-  for (const { d, name } of rows) {
-    const values = [
-      d.tier,
-      name,
-      d.indexKey,
-      d.bucketStart,
-      d.count,
-      d.successCount,
-      d.failureCount,
-      d.skippedCount,
-      d.startedAtMin,
-      d.startedAtMax,
-      d.durationMsCount,
-      d.durationMsSum,
-      d.durationMsMin,
-      d.durationMsMax,
-      histogramJson(d.durationMsHist),
-      d.intervalMsCount,
-      d.intervalMsSum,
-      d.intervalMsMin,
-      d.intervalMsMax,
-      histogramJson(d.intervalMsHist),
-    ];
-    for (let i = 0; i < values.length; i++) (columns[i] as unknown[]).push(values[i]);
-  }
-  return columns;
-}
-
-/** Param, value and lastMs arrays, one row per identity (the largest lastMs), in key order. */
-function stateArrays(updates: readonly IntervalStateUpdate[]): unknown[][] | null {
-  if (updates.length === 0) return null;
-  const best = new Map<string, IntervalStateUpdate>();
-  for (const u of updates) {
-    const key = stateKey(u.param, u.value);
-    const seen = best.get(key);
-    if (seen === undefined || u.lastMs > seen.lastMs) best.set(key, u);
-  }
-  const rows = [...best.values()].sort((a, b) => cmp(a.param, b.param) || cmp(a.value, b.value));
-  return [rows.map((u) => u.param), rows.map((u) => encodeStateValue(u.value)), rows.map((u) => u.lastMs)];
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,6 +1,11 @@
 -- tally meter on PostgreSQL (rollups, markers, interval state, leases, definitions, watermarks and
 -- the optional stream queue). {{p}} is the table prefix (default tally_meter). Every statement is
 -- idempotent, so installing again is harmless; `tally postgres install` runs it under an advisory lock.
+-- Installing over schema version 1 upgrades it to 2 (version 2 only adds {{p}}_commit and a faster
+-- {{p}}_hist_add; the tables are unchanged).
+--
+-- Key columns use COLLATE "C": keys are compared byte-wise (they are ids, not prose), which keeps
+-- primary-key lookups cheap in databases whose default collation is a locale.
 
 CREATE TABLE IF NOT EXISTS {{p}}_meta (
   key text PRIMARY KEY,
@@ -8,13 +13,15 @@ CREATE TABLE IF NOT EXISTS {{p}}_meta (
 );
 
 -- One row per (tier, bucket, index value set). Counters are nullable so a damaged value reads as 0.
+-- Hour and day rows are rewritten by every commit: free space on each page (fillfactor) lets
+-- PostgreSQL keep the new version on the same page without touching the indexes (HOT updates).
 CREATE TABLE IF NOT EXISTS {{p}}_rollups (
-  namespace text NOT NULL,
-  event text NOT NULL,
+  namespace text COLLATE "C" NOT NULL,
+  event text COLLATE "C" NOT NULL,
   version integer NOT NULL,
-  tier text NOT NULL,
-  index_name text NOT NULL,
-  index_key text NOT NULL,
+  tier text COLLATE "C" NOT NULL,
+  index_name text COLLATE "C" NOT NULL,
+  index_key text COLLATE "C" NOT NULL,
   bucket_start bigint NOT NULL,
   count bigint DEFAULT 0,
   success_count bigint DEFAULT 0,
@@ -33,7 +40,7 @@ CREATE TABLE IF NOT EXISTS {{p}}_rollups (
   interval_ms_max bigint,
   interval_ms_hist jsonb DEFAULT '{}'::jsonb,
   PRIMARY KEY (namespace, event, version, tier, index_name, index_key, bucket_start)
-);
+) WITH (fillfactor = 70);
 
 -- Breakdown reads every index value set of one index at a few bucket starts.
 CREATE INDEX IF NOT EXISTS {{p}}_rollups_by_index
@@ -41,10 +48,10 @@ CREATE INDEX IF NOT EXISTS {{p}}_rollups_by_index
 
 -- The processed-entry gate: one high-water seq per stream unit, stamped with the commit time (ms).
 CREATE TABLE IF NOT EXISTS {{p}}_markers (
-  namespace text NOT NULL,
-  event text NOT NULL,
+  namespace text COLLATE "C" NOT NULL,
+  event text COLLATE "C" NOT NULL,
   version integer NOT NULL,
-  unit text NOT NULL,
+  unit text COLLATE "C" NOT NULL,
   high_seq bigint NOT NULL,
   created_at bigint NOT NULL,
   PRIMARY KEY (namespace, event, version, unit)
@@ -52,11 +59,11 @@ CREATE TABLE IF NOT EXISTS {{p}}_markers (
 
 -- The last start (ms) per interval identity; only ever raised.
 CREATE TABLE IF NOT EXISTS {{p}}_state (
-  namespace text NOT NULL,
-  event text NOT NULL,
+  namespace text COLLATE "C" NOT NULL,
+  event text COLLATE "C" NOT NULL,
   version integer NOT NULL,
-  param text NOT NULL,
-  value text NOT NULL,
+  param text COLLATE "C" NOT NULL,
+  value text COLLATE "C" NOT NULL,
   last_ms bigint NOT NULL,
   PRIMARY KEY (namespace, event, version, param, value)
 );
@@ -70,8 +77,8 @@ CREATE TABLE IF NOT EXISTS {{p}}_leases (
 );
 
 CREATE TABLE IF NOT EXISTS {{p}}_definitions (
-  namespace text NOT NULL,
-  event text NOT NULL,
+  namespace text COLLATE "C" NOT NULL,
+  event text COLLATE "C" NOT NULL,
   version integer NOT NULL,
   definition text NOT NULL,
   fingerprint text NOT NULL,
@@ -86,7 +93,7 @@ CREATE TABLE IF NOT EXISTS {{p}}_watermarks (
 -- PostgresStream: a queue claimed with FOR UPDATE SKIP LOCKED; a claim expires by the database clock.
 CREATE TABLE IF NOT EXISTS {{p}}_stream (
   id bigserial PRIMARY KEY,
-  namespace text NOT NULL,
+  namespace text COLLATE "C" NOT NULL,
   name text NOT NULL,
   payload text NOT NULL,
   claimed_by text,
@@ -98,27 +105,173 @@ CREATE TABLE IF NOT EXISTS {{p}}_stream (
 CREATE INDEX IF NOT EXISTS {{p}}_stream_claimed ON {{p}}_stream (namespace, name, id) WHERE claimed_until IS NOT NULL;
 CREATE INDEX IF NOT EXISTS {{p}}_stream_fresh ON {{p}}_stream (namespace, name, id) WHERE claimed_until IS NULL;
 
--- Adds two sparse histograms {"bucket": count}. A damaged stored value counts as 0, so a commit
--- never fails on it (reads ignore bad keys).
+-- Adds the sparse histogram b {"bucket": count} (written by tally, always well formed) into the
+-- stored a. Only b's buckets are looked up in a and the sums laid over a with one `||`, so the cost
+-- follows the delta, not the stored histogram. A damaged stored count counts as 0 and a stored
+-- value that is not an object as {}, so a commit never fails on it (reads ignore bad keys).
 CREATE OR REPLACE FUNCTION {{p}}_hist_add(a jsonb, b jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT COALESCE(jsonb_object_agg(k, n), '{}'::jsonb)
-  FROM (
-    SELECT k, sum(n) AS n
-    FROM (
-      SELECT e.key AS k,
-             CASE
-               WHEN jsonb_typeof(e.value) = 'number' THEN floor((e.value #>> '{}')::numeric)
-               WHEN jsonb_typeof(e.value) = 'string' AND (e.value #>> '{}') ~ '^[0-9]{1,18}$' THEN (e.value #>> '{}')::numeric
-               ELSE 0
-             END AS n
-      FROM jsonb_each(CASE WHEN jsonb_typeof(a) = 'object' THEN a ELSE '{}'::jsonb END) AS e
-      UNION ALL
-      SELECT e.key, (e.value #>> '{}')::numeric
-      FROM jsonb_each(b) AS e
-    ) AS parts
-    GROUP BY k
-  ) AS sums
+  SELECT CASE WHEN jsonb_typeof(a) = 'object' THEN a ELSE '{}'::jsonb END || COALESCE((
+    SELECT jsonb_object_agg(e.key, e.value::numeric + COALESCE(CASE jsonb_typeof(a -> e.key)
+      WHEN 'number' THEN floor((a -> e.key)::numeric)
+      WHEN 'string' THEN CASE WHEN (a ->> e.key) ~ '^[0-9]{1,18}$' THEN (a ->> e.key)::numeric END
+    END, 0))
+    FROM jsonb_each(b) AS e
+  ), '{}'::jsonb)
 $$;
 
-INSERT INTO {{p}}_meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING;
+-- PostgresRollups.commit in one statement (so one round trip and one implicit transaction):
+--   1. the fence: the lease must still hold (token, fence) unexpired by now(); FOR SHARE makes a
+--      takeover wait until this commit ends. Lost -> status -1, nothing written.
+--   2. the marker compare-and-set: fresh units (expected 0) are inserted, others moved from their
+--      expected high-water. A short count rolls the markers back (the inner block is a
+--      subtransaction) -> status 0 and the conflicting units, nothing written.
+--   3. the rollups: counts add and min/max compare. Histograms: for a bucket the caller read before
+--      the call (r_read_xmin = the xmin of the row version it read) the caller sends the merged
+--      histogram, which stands only while the row is still that version; otherwise (the bucket is
+--      new, or changed since) {{p}}_hist_add adds the delta. So the jsonb arithmetic, the costly
+--      part, runs in the caller, and a concurrent writer can never be overwritten. Read buckets are
+--      updated first, one by primary key; the rest (and any read bucket deleted meanwhile) go
+--      through one unnest upsert.
+--   4. interval state, raised with GREATEST -> status 1.
+-- Arrays are column-wise, one element per row, in primary-key order so concurrent commits lock rows
+-- in the same order.
+CREATE OR REPLACE FUNCTION {{p}}_commit(
+  p_namespace text, p_event text, p_version integer, p_now bigint,
+  p_fence_key text, p_fence_token text, p_fence bigint,
+  m_unit text[], m_expected bigint[], m_high bigint[],
+  r_tier text[], r_index_name text[], r_index_key text[], r_start bigint[],
+  r_count bigint[], r_success bigint[], r_failure bigint[], r_skipped bigint[],
+  r_started_min bigint[], r_started_max bigint[],
+  r_duration_count bigint[], r_duration_sum bigint[], r_duration_min bigint[], r_duration_max bigint[],
+  r_duration_hist text[],
+  r_interval_count bigint[], r_interval_sum bigint[], r_interval_min bigint[], r_interval_max bigint[],
+  r_interval_hist text[],
+  r_read_xmin text[], r_duration_merged text[], r_interval_merged text[],
+  s_param text[], s_value text[], s_last bigint[],
+  OUT status integer, OUT conflicts text[]
+)
+LANGUAGE plpgsql AS $$
+DECLARE
+  moved text[];
+  updated boolean[];
+BEGIN
+  IF p_fence_key IS NOT NULL THEN
+    PERFORM 1 FROM {{p}}_leases
+      WHERE key = p_fence_key AND token = p_fence_token AND fence = p_fence AND expires_at > now()
+      FOR SHARE;
+    IF NOT FOUND THEN
+      status := -1;
+      RETURN;
+    END IF;
+  END IF;
+
+  IF cardinality(m_unit) > 0 THEN
+    BEGIN
+      WITH u AS (
+        SELECT * FROM unnest(m_unit, m_expected, m_high) AS u(unit, expected, high)
+      ), fresh AS (
+        INSERT INTO {{p}}_markers AS m (namespace, event, version, unit, high_seq, created_at)
+        SELECT p_namespace, p_event, p_version, u.unit, u.high, p_now FROM u WHERE u.expected = 0
+        ON CONFLICT (namespace, event, version, unit) DO NOTHING
+        RETURNING m.unit
+      ), advanced AS (
+        UPDATE {{p}}_markers AS m SET high_seq = u.high, created_at = p_now
+        FROM u
+        WHERE u.expected <> 0 AND m.namespace = p_namespace AND m.event = p_event
+          AND m.version = p_version AND m.unit = u.unit AND m.high_seq = u.expected
+        RETURNING m.unit
+      )
+      SELECT array_agg(unit) INTO moved FROM (SELECT unit FROM fresh UNION ALL SELECT unit FROM advanced) AS x;
+      IF COALESCE(cardinality(moved), 0) < cardinality(m_unit) THEN
+        RAISE EXCEPTION 'marker conflict' USING ERRCODE = 'TL409';
+      END IF;
+    EXCEPTION WHEN SQLSTATE 'TL409' THEN
+      status := 0;
+      SELECT array_agg(u.unit) INTO conflicts
+        FROM unnest(m_unit) AS u(unit) LEFT JOIN unnest(moved) AS d(unit) ON d.unit = u.unit
+        WHERE d.unit IS NULL;
+      RETURN;
+    END;
+  END IF;
+
+  IF cardinality(r_tier) > 0 THEN
+    -- One primary-key update per bucket read before the call (a loop, so each is an index lookup
+    -- whatever the planner guesses about the arrays).
+    updated := array_fill(false, ARRAY[cardinality(r_tier)]);
+    FOR j IN 1 .. cardinality(r_tier) LOOP
+      CONTINUE WHEN r_read_xmin[j] IS NULL;
+      UPDATE {{p}}_rollups AS t SET
+        count = COALESCE(t.count, 0) + r_count[j],
+        success_count = COALESCE(t.success_count, 0) + r_success[j],
+        failure_count = COALESCE(t.failure_count, 0) + r_failure[j],
+        skipped_count = COALESCE(t.skipped_count, 0) + r_skipped[j],
+        started_at_min = LEAST(t.started_at_min, r_started_min[j]),
+        started_at_max = GREATEST(t.started_at_max, r_started_max[j]),
+        duration_ms_count = COALESCE(t.duration_ms_count, 0) + r_duration_count[j],
+        duration_ms_sum = COALESCE(t.duration_ms_sum, 0) + r_duration_sum[j],
+        duration_ms_min = LEAST(t.duration_ms_min, r_duration_min[j]),
+        duration_ms_max = GREATEST(t.duration_ms_max, r_duration_max[j]),
+        duration_ms_hist = CASE WHEN r_duration_hist[j] = '{}' THEN t.duration_ms_hist
+          WHEN t.xmin = r_read_xmin[j]::xid THEN r_duration_merged[j]::jsonb
+          ELSE {{p}}_hist_add(t.duration_ms_hist, r_duration_hist[j]::jsonb) END,
+        interval_ms_count = COALESCE(t.interval_ms_count, 0) + r_interval_count[j],
+        interval_ms_sum = COALESCE(t.interval_ms_sum, 0) + r_interval_sum[j],
+        interval_ms_min = LEAST(t.interval_ms_min, r_interval_min[j]),
+        interval_ms_max = GREATEST(t.interval_ms_max, r_interval_max[j]),
+        interval_ms_hist = CASE WHEN r_interval_hist[j] = '{}' THEN t.interval_ms_hist
+          WHEN t.xmin = r_read_xmin[j]::xid THEN r_interval_merged[j]::jsonb
+          ELSE {{p}}_hist_add(t.interval_ms_hist, r_interval_hist[j]::jsonb) END
+      WHERE t.namespace = p_namespace AND t.event = p_event AND t.version = p_version AND t.tier = r_tier[j]
+        AND t.index_name = r_index_name[j] AND t.index_key = r_index_key[j] AND t.bucket_start = r_start[j];
+      updated[j] := FOUND;
+    END LOOP;
+
+    INSERT INTO {{p}}_rollups AS t (namespace, event, version, tier, index_name, index_key, bucket_start,
+      count, success_count, failure_count, skipped_count, started_at_min, started_at_max,
+      duration_ms_count, duration_ms_sum, duration_ms_min, duration_ms_max, duration_ms_hist,
+      interval_ms_count, interval_ms_sum, interval_ms_min, interval_ms_max, interval_ms_hist)
+    SELECT p_namespace, p_event, p_version, u.tier, u.index_name, u.index_key, u.bucket_start,
+      u.c, u.sc, u.fc, u.kc, u.smin, u.smax, u.dc, u.ds, u.dmin, u.dmax, u.dh::jsonb,
+      u.ic, u.isum, u.imin, u.imax, u.ih::jsonb
+    FROM unnest(r_tier, r_index_name, r_index_key, r_start, r_count, r_success, r_failure, r_skipped,
+      r_started_min, r_started_max, r_duration_count, r_duration_sum, r_duration_min, r_duration_max,
+      r_duration_hist, r_interval_count, r_interval_sum, r_interval_min, r_interval_max, r_interval_hist,
+      updated)
+      AS u(tier, index_name, index_key, bucket_start, c, sc, fc, kc, smin, smax, dc, ds, dmin, dmax, dh,
+        ic, isum, imin, imax, ih, done)
+    WHERE NOT u.done
+    ON CONFLICT (namespace, event, version, tier, index_name, index_key, bucket_start) DO UPDATE SET
+      count = COALESCE(t.count, 0) + excluded.count,
+      success_count = COALESCE(t.success_count, 0) + excluded.success_count,
+      failure_count = COALESCE(t.failure_count, 0) + excluded.failure_count,
+      skipped_count = COALESCE(t.skipped_count, 0) + excluded.skipped_count,
+      started_at_min = LEAST(t.started_at_min, excluded.started_at_min),
+      started_at_max = GREATEST(t.started_at_max, excluded.started_at_max),
+      duration_ms_count = COALESCE(t.duration_ms_count, 0) + excluded.duration_ms_count,
+      duration_ms_sum = COALESCE(t.duration_ms_sum, 0) + excluded.duration_ms_sum,
+      duration_ms_min = LEAST(t.duration_ms_min, excluded.duration_ms_min),
+      duration_ms_max = GREATEST(t.duration_ms_max, excluded.duration_ms_max),
+      duration_ms_hist = CASE WHEN excluded.duration_ms_hist = '{}'::jsonb THEN t.duration_ms_hist
+        ELSE {{p}}_hist_add(t.duration_ms_hist, excluded.duration_ms_hist) END,
+      interval_ms_count = COALESCE(t.interval_ms_count, 0) + excluded.interval_ms_count,
+      interval_ms_sum = COALESCE(t.interval_ms_sum, 0) + excluded.interval_ms_sum,
+      interval_ms_min = LEAST(t.interval_ms_min, excluded.interval_ms_min),
+      interval_ms_max = GREATEST(t.interval_ms_max, excluded.interval_ms_max),
+      interval_ms_hist = CASE WHEN excluded.interval_ms_hist = '{}'::jsonb THEN t.interval_ms_hist
+        ELSE {{p}}_hist_add(t.interval_ms_hist, excluded.interval_ms_hist) END;
+  END IF;
+
+  IF cardinality(s_param) > 0 THEN
+    INSERT INTO {{p}}_state AS s (namespace, event, version, param, value, last_ms)
+    SELECT p_namespace, p_event, p_version, u.param, u.value, u.last_ms
+    FROM unnest(s_param, s_value, s_last) AS u(param, value, last_ms)
+    ON CONFLICT (namespace, event, version, param, value) DO UPDATE SET last_ms = GREATEST(s.last_ms, excluded.last_ms);
+  END IF;
+
+  status := 1;
+END
+$$;
+
+INSERT INTO {{p}}_meta AS m (key, value) VALUES ('schema_version', '2')
+  ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE m.value = '1';

@@ -66,7 +66,7 @@ export interface RedisRollupsOptions {
   ttl?: Duration | RedisRollupsTtl | null;
   /** Prepended to every key (no braces). @default "" */
   keyPrefix?: string;
-  /** Stream entries per commit script; bounds how long one script blocks Redis. @default 1000 */
+  /** Stream entries per commit script; bounds how long one script blocks Redis. @default 10000 */
   maxEntriesPerCommit?: number;
 }
 
@@ -122,7 +122,7 @@ export class RedisRollups implements MeterRollups {
     }
     this.keyPrefix = prefix;
     this.#ttl = resolveTtl(options.ttl === undefined ? DEFAULT_TTL : options.ttl);
-    const max = options.maxEntriesPerCommit ?? 1000;
+    const max = options.maxEntriesPerCommit ?? 10_000;
     if (!Number.isSafeInteger(max) || max < 1) {
       throw new TallyError(
         "INVALID_OPTION",
@@ -317,20 +317,15 @@ export class RedisRollups implements MeterRollups {
     const fence = batch.fence === null ? "" : `${batch.fence.fence}:${batch.fence.token}`;
     const markerTtl = this.#ttl === null ? 0 : this.#ttl.minute;
     const stateTtl = this.#ttl === null ? 0 : this.#ttl.intervalState;
+    const ixList = [...ixKeys.values()].map((ix) => [ix.ttl, ix.name]);
+    const zList = [...zKeys.values()].map((z) => z.ttl);
     const args = [
       fence,
       String(now),
       String(markerTtl),
       String(stateTtl),
+      JSON.stringify([rows, ixList, zList, [...tierStarts.values()]]),
       String(batch.markers.length),
-      String(batch.intervalState.length),
-      String(rowKeys.length),
-      String(ixKeys.size),
-      String(zKeys.size),
-      JSON.stringify(rows),
-      JSON.stringify([...ixKeys.values()].map((ix) => [ix.ttl, ix.name])),
-      JSON.stringify([...zKeys.values()].map((z) => z.ttl)),
-      JSON.stringify([...tierStarts.values()]),
     ];
     for (const m of batch.markers) args.push(m.unit, String(m.expected), String(m.high));
     for (const s of batch.intervalState) args.push(stateKey(s.param, s.value), String(s.lastMs));

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { withFingerprint } from "../../../src/meter/definition.ts";
 import { emptyRecord } from "../../../src/meter/rollup-record.ts";
+import { addHistogram } from "../../../src/storage/postgres/meter-commit-rows.ts";
 import { meterSchemaSql, PostgresRollups } from "../../../src/storage/postgres/meter-rollups.ts";
 import { type MeterRollupsHarness, meterRollupsContract } from "../../../src/testing/meter-rollups-contract.ts";
 import { usePostgres } from "../../support/services.ts";
@@ -65,7 +66,7 @@ describe("PostgresRollups", () => {
     const b = new PostgresRollups({ pool: pg.pool, tablePrefix: "m1" });
     await Promise.all([a.install(), b.install(), a.install()]);
     const { rows } = await pg.pool.query("SELECT value FROM m1_meta WHERE key = 'schema_version'");
-    assert.deepEqual(rows, [{ value: "1" }]);
+    assert.deepEqual(rows, [{ value: "2" }]);
   });
 
   it("refuses tables of another schema version, and missing tables without autoInstall", async (t) => {
@@ -133,5 +134,88 @@ describe("PostgresRollups", () => {
     const [r] = await rollups.readBuckets(ref, "minute", [60_000], "all");
     assert.equal(r?.count, 5);
     assert.equal(r?.startedAtMin, 60_000);
+  });
+
+  it("histograms merged in JavaScript equal <p>_hist_add, damaged values included", async (t) => {
+    const pg = await usePostgres(t);
+    if (!pg) return;
+    await new PostgresRollups({ pool: pg.pool }).install();
+    const delta = new Map([
+      [40, 3],
+      [41, 1],
+      [7, 2],
+      [815, 5],
+    ]);
+    const deltaJson = JSON.stringify(Object.fromEntries(delta));
+    for (const stored of ['{"40":2,"x":1,"-3":2}', '{"40":"7","41":"zz","7":7.9}', "[1,2]", '"text"', "{}", "null"]) {
+      const { rows } = await pg.pool.query("SELECT tally_meter_hist_add($1::jsonb, $2::jsonb)::text AS h", [
+        stored,
+        deltaJson,
+      ]);
+      const sql = JSON.parse((rows[0] as { h: string }).h) as unknown;
+      assert.deepEqual(JSON.parse(addHistogram(stored, delta)), sql, stored);
+    }
+  });
+
+  it("a bucket changed between the histogram read and the commit is merged in SQL, not overwritten", async (t) => {
+    const pg = await usePostgres(t);
+    if (!pg) return;
+    // A pool that lets a concurrent writer add 10 to the bucket right after the commit read it.
+    let raced = false;
+    const racing = {
+      query: async (text: string, params?: unknown[]) => {
+        const result = await pg.pool.query(text, params);
+        if (!raced && text.includes("r.xmin::text")) {
+          raced = true;
+          await pg.pool.query(
+            `UPDATE tally_meter_rollups SET count = count + 10, duration_ms_hist = tally_meter_hist_add(duration_ms_hist, '{"40":10}')`,
+          );
+        }
+        return result;
+      },
+      connect: () => pg.pool.connect(),
+    };
+    const rollups = new PostgresRollups({ pool: racing });
+    const ref = { namespace: "n", name: "e", version: 1 };
+    const d = emptyRecord("minute", 60_000, "", "all");
+    d.count = 1;
+    d.durationMsHist.set(40, 1);
+    const commit = (unit: string) =>
+      rollups.commit(ref, {
+        rollups: [d],
+        intervalState: [],
+        markers: [{ unit, expected: 0, high: 1 }],
+        fence: null,
+        now: 0,
+      });
+    assert.deepEqual(await commit("a"), { ok: true }); // inserts the bucket (nothing to read yet)
+    raced = false;
+    assert.deepEqual(await commit("b"), { ok: true }); // reads it, loses the race, merges in SQL
+    assert.ok(raced);
+    const [r] = await rollups.readBuckets(ref, "minute", [60_000], "all");
+    assert.equal(r?.count, 12);
+    assert.deepEqual([...(r?.durationMsHist ?? [])], [[40, 12]]);
+    assert.deepEqual(await commit("c"), { ok: true }); // no race: the JavaScript sum stands
+    const [again] = await rollups.readBuckets(ref, "minute", [60_000], "all");
+    assert.equal(again?.count, 13);
+    assert.deepEqual([...(again?.durationMsHist ?? [])], [[40, 13]]);
+  });
+
+  it("installing over schema version 1 upgrades it in place; without autoInstall it names the fix", async (t) => {
+    const pg = await usePostgres(t);
+    if (!pg) return;
+    await new PostgresRollups({ pool: pg.pool }).install();
+    await pg.pool.query("UPDATE tally_meter_meta SET value = '1' WHERE key = 'schema_version'");
+    await assert.rejects(
+      new PostgresRollups({ pool: pg.pool, autoInstall: false }).readWatermark("x"),
+      (error: unknown) => {
+        assert.equal((error as { code?: string }).code, "SCHEMA_MISMATCH");
+        assert.match(String((error as Error).message), /tally postgres install/);
+        return true;
+      },
+    );
+    assert.equal(await new PostgresRollups({ pool: pg.pool }).readWatermark("x"), null);
+    const { rows } = await pg.pool.query("SELECT value FROM tally_meter_meta WHERE key = 'schema_version'");
+    assert.deepEqual(rows, [{ value: "2" }]);
   });
 });

@@ -1,14 +1,18 @@
 /**
- * One stress run of a stream x rollups pairing (spec §12), shared by the CI tests (small) and
- * `npm run stress` (large):
+ * The stress runs of spec §12, shared by the CI test (small) and `npm run stress` (large). Every
+ * stream x rollups pairing runs at once, through the same few child processes, so the run pays
+ * the tsx start-up of each process once rather than once per pairing:
  *
- * 1. writers in child processes and worker threads append the delivery generator;
- * 2. a processor child exits with 88 inside `ack`, after its rollup commit and before the delete;
- * 3. four processor children compete with `lockTtl` and `claimTimeout` of `claimMs`, polling until
- *    the stream is empty or a deadline passes (the only place where real time passes);
- * 4. a final pass processes nothing, nothing is pending, no marker is left, and every summary (all,
- *    per provider, per compound index, per customer) and the minute series equal the counts
- *    computed from the generator.
+ * 1. writers in child processes and worker threads append the delivery generator to the stream of
+ *    every pairing;
+ * 2. one processor child processes every pairing and exits with 88 once each of them is inside
+ *    `ack`, after its rollup commit and before the delete;
+ * 3. four processor children compete on every pairing with `lockTtl` and `claimTimeout` of
+ *    `claimMs`, polling until each stream is empty or a deadline passes (the only place where real
+ *    time passes);
+ * 4. per pairing (`verifyPairing`): a final pass processes nothing, nothing is pending, no marker is
+ *    left, and every summary (all, per provider, per compound index, per customer) and the minute
+ *    series equal the counts computed from the generator.
  */
 
 import assert from "node:assert/strict";
@@ -17,10 +21,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EventMeter } from "../../../src/meter/event-meter.ts";
-import { runChild } from "../../support/child.ts";
+import { PostgresRollups } from "../../../src/storage/postgres/meter-rollups.ts";
+import { type ChildResult, runChild } from "../../support/child.ts";
 import { redisUrl } from "../../support/services.ts";
 import { BASE, defineDelivery, type Generated, generate } from "../fixtures/delivery.ts";
 import {
+  closeConnections,
   EVENT,
   openStores,
   PROCESSOR_CLOCK,
@@ -28,7 +34,7 @@ import {
   type StoreSpec,
   type StreamKind,
 } from "./fixtures/stores.ts";
-import { scratchPostgres, scratchRedis } from "./scale-services.ts";
+import { type ScratchPostgres, type ScratchRedis, scratchPostgres, scratchRedis } from "./scale-services.ts";
 
 const writer = fileURLToPath(new URL("./fixtures/writer.ts", import.meta.url));
 const processor = fileURLToPath(new URL("./fixtures/processor.ts", import.meta.url));
@@ -37,6 +43,7 @@ export interface StressSize {
   /** Events from the generator (a multiple of 12). */
   events: number;
   writerProcesses: number;
+  /** Worker threads started by the first writer process. */
   writerThreads: number;
   /** Rows per processing batch. */
   batchRows: number;
@@ -46,15 +53,148 @@ export interface StressSize {
   deadlineMs?: number;
 }
 
-export const SMALL: StressSize = { events: 240, writerProcesses: 3, writerThreads: 4, batchRows: 40 };
+/** The CI size: 2 writer processes and 2 worker threads. `npm run stress` runs larger. */
+export const SMALL: StressSize = { events: 240, writerProcesses: 2, writerThreads: 2, batchRows: 40 };
 
-export interface StressReport {
-  pairing: string;
+export type Pairing = readonly [StreamKind, RollupsKind];
+
+export interface CompetitorTotals {
+  processed: number;
+  skipped: number;
+  malformed: number;
+  passes: number;
+  locked: number;
+  errors: string[];
+  done: boolean;
+}
+
+export interface StressRun {
+  specs: StoreSpec[];
   events: number;
   crashedExit: number | null;
-  competitors: Array<{ processed: number; skipped: number; locked: number; errors: string[] }>;
+  /** Per pairing, the four competitors' totals. */
+  competitors: Map<string, CompetitorTotals[]>;
   writeMs: number;
   processMs: number;
+  /** Removes the run's folder, key prefixes and schema. */
+  close(): Promise<void>;
+}
+
+export const pairingName = (stream: StreamKind, rollups: RollupsKind): string => `${stream} -> ${rollups}`;
+
+/**
+ * Runs steps 1–3 for every pairing at once and checks what they must show per pairing (the crashed
+ * commit was kept, its rows came back and were skipped). Verify each pairing with `verifyPairing`,
+ * then `close()`.
+ */
+export async function runStress(pairings: readonly Pairing[], size: StressSize): Promise<StressRun> {
+  const dir = mkdtempSync(join(tmpdir(), "tally-stress-"));
+  const needsRedis = pairings.some(([s, r]) => s === "redis" || r === "redis");
+  const needsPostgres = pairings.some(([s, r]) => s === "postgres" || r === "postgres");
+  let redis: ScratchRedis | undefined;
+  let postgres: ScratchPostgres | undefined;
+  const close = async (): Promise<void> => {
+    await closeConnections();
+    await redis?.close();
+    await postgres?.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    redis = needsRedis ? await scratchRedis() : undefined;
+    postgres = needsPostgres ? await scratchPostgres() : undefined;
+    const specs: StoreSpec[] = pairings.map(([stream, rollups], i) => ({
+      pairing: pairingName(stream, rollups),
+      stream,
+      rollups,
+      path: join(dir, `stream-${i}`),
+      db: join(dir, `tally-${i}.db`),
+      redisUrl,
+      redisPrefix: `${redis?.prefix ?? ""}p${i}:`,
+      postgresUrl: postgres?.urlWithSchema ?? "",
+      tablePrefix: `stress_${i}`,
+      claimMs: size.claimMs ?? 250,
+    }));
+    if (postgres !== undefined) {
+      // Install up front, as `tally postgres install` would, so processes do not race on it.
+      const pool = postgres.pool(2);
+      for (const spec of specs) {
+        if (spec.stream === "postgres" || spec.rollups === "postgres") {
+          await new PostgresRollups({ pool, tablePrefix: spec.tablePrefix }).install();
+        }
+      }
+    }
+    const run = await stages(specs, dir, size);
+    return { ...run, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function stages(specs: StoreSpec[], dir: string, size: StressSize): Promise<Omit<StressRun, "close">> {
+  const specsJson = JSON.stringify(specs);
+  const crashGo = join(dir, "go-crash");
+  const raceGo = join(dir, "go-race");
+  const rows = String(size.batchRows);
+  const deadlineMs = String(size.deadlineMs ?? 30_000);
+  const signal = (file: string, word: "go" | "abort"): void => writeFileSync(file, word);
+  // Every child starts now; processors wait for their signal, so all start-ups overlap.
+  const crashing = runChild(processor, ["crash", specsJson, crashGo, deadlineMs, rows]);
+  const racing = Array.from({ length: 4 }, () => runChild(processor, ["compete", specsJson, raceGo, deadlineMs, rows]));
+  const of = size.writerProcesses + size.writerThreads;
+  const writeStart = performance.now();
+  const writers = Array.from({ length: size.writerProcesses }, (_, p) =>
+    // The first process also runs the worker threads, writing the shares after its own.
+    runChild(writer, [
+      specsJson,
+      String(p === 0 ? 0 : p + size.writerThreads),
+      String(of),
+      String(size.events),
+      String(p === 0 ? size.writerThreads : 0),
+    ]),
+  );
+  try {
+    const written = await Promise.all(writers);
+    for (const w of written) assert.equal(w.code, 0, `writer failed: ${w.stderr}`);
+    for (const spec of specs) {
+      const total = written.reduce((sum, w) => sum + (parse(w).written as Record<string, number>)[spec.pairing]!, 0);
+      assert.equal(total, size.events, `every generated event was recorded in ${spec.pairing}`);
+    }
+    const writeMs = performance.now() - writeStart;
+
+    const processStart = performance.now();
+    signal(crashGo, "go");
+    const crashed = await crashing;
+    assert.equal(crashed.code, 88, `the crash processor should exit inside ack: ${crashed.stderr}`);
+
+    signal(raceGo, "go");
+    const racers = await Promise.all(racing);
+    for (const r of racers) {
+      assert.equal(r.code, 0, `a competing processor did not finish by the deadline: ${r.stdout} ${r.stderr}`);
+    }
+    const processMs = performance.now() - processStart;
+    const reports = racers.map((r) => parse(r) as Record<string, CompetitorTotals>);
+    const competitors = new Map(specs.map((spec) => [spec.pairing, reports.map((r) => r[spec.pairing]!)]));
+    for (const [pairing, totals] of competitors) {
+      const detail = `${pairing}: ${JSON.stringify(totals)}`;
+      const processed = totals.reduce((sum, c) => sum + c.processed, 0);
+      const skipped = totals.reduce((sum, c) => sum + c.skipped, 0);
+      assert.ok(processed < size.events, `the crashed processor's commit was kept in ${detail}`);
+      assert.ok(skipped > 0, `its rows came back and their markers skipped them in ${detail}`);
+    }
+    return { specs, events: size.events, crashedExit: crashed.code, competitors, writeMs, processMs };
+  } finally {
+    for (const file of [crashGo, raceGo]) if (!existsSync(file)) signal(file, "abort");
+    await Promise.allSettled([crashing, ...racing, ...writers]);
+  }
+}
+
+function parse(child: ChildResult): Record<string, unknown> {
+  try {
+    return JSON.parse(child.stdout) as Record<string, unknown>;
+  } catch {
+    throw new Error(`a stress child printed no JSON (exit ${child.code}): ${child.stdout} ${child.stderr}`);
+  }
 }
 
 interface Totals {
@@ -89,98 +229,8 @@ function pick(s: Totals): Totals {
   };
 }
 
-export async function runStress(
-  streamKind: StreamKind,
-  rollupsKind: RollupsKind,
-  size: StressSize,
-): Promise<StressReport> {
-  const pairing = `${streamKind} stream -> ${rollupsKind} rollups`;
-  const dir = mkdtempSync(join(tmpdir(), "tally-stress-"));
-  const needsRedis = streamKind === "redis" || rollupsKind === "redis";
-  const needsPostgres = streamKind === "postgres" || rollupsKind === "postgres";
-  const redis = needsRedis ? await scratchRedis() : undefined;
-  const postgres = needsPostgres ? await scratchPostgres() : undefined;
-  const spec: StoreSpec = {
-    stream: streamKind,
-    rollups: rollupsKind,
-    path: join(dir, "stream"),
-    db: join(dir, "tally.db"),
-    redisUrl,
-    redisPrefix: redis?.prefix ?? "",
-    postgresUrl: postgres?.urlWithSchema ?? "",
-    claimMs: size.claimMs ?? 250,
-  };
-  try {
-    if (postgres !== undefined) {
-      // Install once up front, as `tally postgres install` would, so processes do not race on it.
-      const { PostgresRollups } = await import("../../../src/storage/postgres/meter-rollups.ts");
-      await new PostgresRollups({ pool: postgres.pool(1) }).install();
-    }
-    const specJson = JSON.stringify(spec);
-    const crashGo = join(dir, "go-crash");
-    const raceGo = join(dir, "go-race");
-    const rows = String(size.batchRows);
-    const deadlineMs = String(size.deadlineMs ?? 30_000);
-    // Every processor starts now and waits for its signal, so their startup overlaps the writers.
-    const crashing = runChild(processor, ["crash", specJson, crashGo, deadlineMs, rows]);
-    const racing = Array.from({ length: 4 }, () =>
-      runChild(processor, ["compete", specJson, raceGo, deadlineMs, rows]),
-    );
-    const signal = (file: string, word: "go" | "abort"): void => writeFileSync(file, word);
-    try {
-      return await stages();
-    } finally {
-      for (const file of [crashGo, raceGo]) if (!existsSync(file)) signal(file, "abort");
-      await Promise.allSettled([crashing, ...racing]);
-    }
-
-    async function stages(): Promise<StressReport> {
-      const writeStart = performance.now();
-      const of = size.writerProcesses + size.writerThreads;
-      const writers = Array.from({ length: size.writerProcesses }, (_, p) =>
-        // The first process also runs the worker threads, writing shares after the processes'.
-        runChild(writer, [
-          specJson,
-          String(p === 0 ? 0 : p + size.writerThreads),
-          String(of),
-          String(size.events),
-          String(p === 0 ? size.writerThreads : 0),
-        ]),
-      );
-      const written = await Promise.all(writers);
-      for (const w of written) assert.equal(w.code, 0, `writer failed: ${w.stderr}`);
-      const total = written.reduce((sum, w) => sum + (JSON.parse(w.stdout) as { written: number }).written, 0);
-      assert.equal(total, size.events, "every generated event was recorded");
-      const writeMs = performance.now() - writeStart;
-
-      const processStart = performance.now();
-      signal(crashGo, "go");
-      const crashed = await crashing;
-      assert.equal(crashed.code, 88, `the crash processor should exit inside ack: ${crashed.stderr}`);
-
-      signal(raceGo, "go");
-      const racers = await Promise.all(racing);
-      for (const r of racers)
-        assert.equal(r.code, 0, `a competing processor did not finish by the deadline: ${r.stdout} ${r.stderr}`);
-      const competitors = racers.map((r) => JSON.parse(r.stdout) as StressReport["competitors"][number]);
-      const processMs = performance.now() - processStart;
-      const processed = competitors.reduce((sum, c) => sum + c.processed, 0);
-      const skipped = competitors.reduce((sum, c) => sum + c.skipped, 0);
-      assert.ok(processed < size.events, "the crashed processor's commit was kept");
-      const detail = JSON.stringify(competitors);
-      assert.ok(skipped > 0, `its rows came back and their markers skipped them: ${detail}`);
-
-      await verify(spec, size.events);
-      return { pairing, events: size.events, crashedExit: crashed.code, competitors, writeMs, processMs };
-    }
-  } finally {
-    await redis?.close();
-    await postgres?.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function verify(spec: StoreSpec, count: number): Promise<void> {
+/** Step 4 for one pairing of a finished run. */
+export async function verifyPairing(spec: StoreSpec, count: number): Promise<void> {
   const stores = openStores(spec, "processor");
   const meter = new EventMeter({
     stream: stores.stream,
