@@ -9,13 +9,10 @@
 
 import { TallyError } from "../errors.ts";
 import type { Storage } from "../storage/storage.ts";
-import { type Alignment, TimeZone } from "../time/calendar.ts";
-import type { Clock } from "../time/clock.ts";
 import { type Duration, toMs } from "../time/duration.ts";
-import type { TimeUnit } from "../time/units.ts";
-import { ANALYTICS_UNITS, DEFAULT_UNITS, RATE_LIMITING_UNITS, type UnitCounts, validateBucketCount } from "./config.ts";
 import { validateReplicaId } from "./event-id.ts";
 import { EventStore, type EventStoreOptions } from "./event-store.ts";
+import { CounterGeometryBuilder } from "./geometry-builder.ts";
 import { buildPersistent } from "./persistence.ts";
 
 /** What a `Format` must offer (the ready-made ones are `BinaryFormat` and `JsonFormat`). */
@@ -33,52 +30,8 @@ export interface BuilderSettings extends EventStoreOptions {
   autoPersistMs?: number;
 }
 
-export class EventStoreBuilder {
-  #units: UnitCounts | undefined;
+export class EventStoreBuilder extends CounterGeometryBuilder {
   readonly #settings: BuilderSettings = {};
-
-  trackSeconds(n: number): this {
-    return this.#track("seconds", n);
-  }
-  trackMinutes(n: number): this {
-    return this.#track("minutes", n);
-  }
-  trackHours(n: number): this {
-    return this.#track("hours", n);
-  }
-  trackDays(n: number): this {
-    return this.#track("days", n);
-  }
-  trackWeeks(n: number): this {
-    return this.#track("weeks", n);
-  }
-  trackMonths(n: number): this {
-    return this.#track("months", n);
-  }
-  trackYears(n: number): this {
-    return this.#track("years", n);
-  }
-
-  /** 60 seconds, 60 minutes, 24 hours (replaces the unit set). */
-  forRateLimiting(): this {
-    this.#units = { ...RATE_LIMITING_UNITS };
-    return this;
-  }
-
-  /** 90 days, 52 weeks, 24 months (replaces the unit set). */
-  forAnalytics(): this {
-    this.#units = { ...ANALYTICS_UNITS };
-    return this;
-  }
-
-  /** @default systemClock */
-  withClock(clock: Clock): this {
-    if (typeof (clock as Partial<Clock> | null)?.now !== "function") {
-      throw new TallyError("INVALID_CONFIG", "withClock needs an object with a now() method returning epoch ms");
-    }
-    this.#settings.clock = clock;
-    return this;
-  }
 
   /** @default no storage (in memory only) */
   withStorage(storage: Storage): this {
@@ -114,33 +67,6 @@ export class EventStoreBuilder {
     return this;
   }
 
-  /** IANA zone for calendar buckets and local schedules. @default the system zone */
-  timeZone(iana: string): this {
-    try {
-      TimeZone.of(iana);
-    } catch (cause) {
-      throw new TallyError(
-        "INVALID_CONFIG",
-        `unknown time zone ${JSON.stringify(iana) ?? String(iana)}: pass an IANA name such as "UTC" or "Europe/Berlin"`,
-        { cause },
-      );
-    }
-    this.#settings.timeZone = iana;
-    return this;
-  }
-
-  /** @default "calendar" */
-  alignment(a: Alignment): this {
-    if (a !== "calendar" && a !== "uniform") {
-      throw new TallyError(
-        "INVALID_CONFIG",
-        `unknown alignment ${JSON.stringify(a) ?? String(a)}: use "calendar" or "uniform"`,
-      );
-    }
-    this.#settings.alignment = a;
-    return this;
-  }
-
   /** Persist unsaved events every `every` (needs storage). @default off */
   autoPersist(every: Duration): this {
     const ms = toMs(every, "autoPersist interval");
@@ -164,7 +90,7 @@ export class EventStoreBuilder {
 
   /** The collected settings (for the persistence module). */
   settings(): BuilderSettings {
-    return { ...this.#settings, units: { ...(this.#units ?? DEFAULT_UNITS) } };
+    return { ...this.#settings, ...this.geometry() };
   }
 
   /** Builds the store; with storage, loads (and converts) persisted events first. */
@@ -175,11 +101,5 @@ export class EventStoreBuilder {
     }
     if (settings.storage !== undefined) return buildPersistent(settings);
     return new EventStore(settings);
-  }
-
-  #track(unit: TimeUnit, n: number): this {
-    const size = validateBucketCount(n, unit);
-    this.#units = { ...(this.#units ?? {}), [unit]: size };
-    return this;
   }
 }
