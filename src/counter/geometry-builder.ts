@@ -1,8 +1,8 @@
 /**
  * The options every counter store shares, in-process (`EventStore.builder()`) and shared
  * (`SharedEventStore.builder()`): which units are tracked and how many buckets each, the clock,
- * the time zone and the alignment. Methods validate at once and throw `INVALID_CONFIG` (or
- * so a bad option fails where it is written.
+ * the time zone and the alignment. Methods validate at once and throw `INVALID_CONFIG`, so a bad
+ * option fails where it is written.
  *
  * Presets replace the unit set; each `trackX(n)` then sets one unit (a later call wins); with
  * neither, the default configuration of the spec applies.
