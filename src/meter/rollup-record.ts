@@ -146,3 +146,25 @@ export function recordFromStored(
     intervalMsHist: histogramFrom(f.intervalMsHist),
   };
 }
+
+/** The SQL stores (SQLite, PostgreSQL) name the same fields in snake_case columns. */
+export function fieldsFromColumns(row: Record<string, unknown>): StoredFields {
+  return {
+    count: row.count,
+    successCount: row.success_count,
+    failureCount: row.failure_count,
+    skippedCount: row.skipped_count,
+    startedAtMin: row.started_at_min,
+    startedAtMax: row.started_at_max,
+    durationMsCount: row.duration_ms_count,
+    durationMsSum: row.duration_ms_sum,
+    durationMsMin: row.duration_ms_min,
+    durationMsMax: row.duration_ms_max,
+    durationMsHist: row.duration_ms_hist,
+    intervalMsCount: row.interval_ms_count,
+    intervalMsSum: row.interval_ms_sum,
+    intervalMsMin: row.interval_ms_min,
+    intervalMsMax: row.interval_ms_max,
+    intervalMsHist: row.interval_ms_hist,
+  };
+}

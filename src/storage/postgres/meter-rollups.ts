@@ -20,7 +20,7 @@
 import { LockLostError, TallyError } from "../../errors.ts";
 import { checkStoredDefinition, definitionJson } from "../../meter/definition.ts";
 import { indexNameOfKey } from "../../meter/index-key.ts";
-import { mergeRecord, recordFromStored } from "../../meter/rollup-record.ts";
+import { fieldsFromColumns, mergeRecord, recordFromStored } from "../../meter/rollup-record.ts";
 import {
   type CleanupPlan,
   type CleanupResult,
@@ -385,22 +385,11 @@ function randomToken(): string {
 
 function rowToRecord(row: Record<string, unknown>): RollupRecord {
   const indexKey = String(row.index_key);
-  return recordFromStored(row.tier as Tier, Number(row.bucket_start), String(row.index_name), indexKey, {
-    count: row.count,
-    successCount: row.success_count,
-    failureCount: row.failure_count,
-    skippedCount: row.skipped_count,
-    startedAtMin: row.started_at_min,
-    startedAtMax: row.started_at_max,
-    durationMsCount: row.duration_ms_count,
-    durationMsSum: row.duration_ms_sum,
-    durationMsMin: row.duration_ms_min,
-    durationMsMax: row.duration_ms_max,
-    durationMsHist: row.duration_ms_hist,
-    intervalMsCount: row.interval_ms_count,
-    intervalMsSum: row.interval_ms_sum,
-    intervalMsMin: row.interval_ms_min,
-    intervalMsMax: row.interval_ms_max,
-    intervalMsHist: row.interval_ms_hist,
-  });
+  return recordFromStored(
+    row.tier as Tier,
+    Number(row.bucket_start),
+    String(row.index_name),
+    indexKey,
+    fieldsFromColumns(row),
+  );
 }

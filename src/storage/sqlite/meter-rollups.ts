@@ -16,7 +16,7 @@ import { LockLostError, TallyError } from "../../errors.ts";
 import { checkStoredDefinition, definitionJson } from "../../meter/definition.ts";
 import { histogramFrom, histogramJson, mergeHistogram } from "../../meter/histogram.ts";
 import { indexNameOfKey } from "../../meter/index-key.ts";
-import { mergeRecord, recordFromStored } from "../../meter/rollup-record.ts";
+import { fieldsFromColumns, mergeRecord, recordFromStored } from "../../meter/rollup-record.ts";
 import {
   type CleanupPlan,
   type CleanupResult,
@@ -52,24 +52,7 @@ const SCHEMA_SQL = readFileSync(new URL("./meter-schema.sql", import.meta.url), 
 function rowToRecord(row: Record<string, unknown>): RollupRecord {
   const indexKey = String(row.index_key);
   const tier = TIER_OF_CODE[Number(row.tier)] ?? "minute";
-  return recordFromStored(tier, Number(row.bucket_start), indexNameOfKey(indexKey), indexKey, {
-    count: row.count,
-    successCount: row.success_count,
-    failureCount: row.failure_count,
-    skippedCount: row.skipped_count,
-    startedAtMin: row.started_at_min,
-    startedAtMax: row.started_at_max,
-    durationMsCount: row.duration_ms_count,
-    durationMsSum: row.duration_ms_sum,
-    durationMsMin: row.duration_ms_min,
-    durationMsMax: row.duration_ms_max,
-    durationMsHist: row.duration_ms_hist,
-    intervalMsCount: row.interval_ms_count,
-    intervalMsSum: row.interval_ms_sum,
-    intervalMsMin: row.interval_ms_min,
-    intervalMsMax: row.interval_ms_max,
-    intervalMsHist: row.interval_ms_hist,
-  });
+  return recordFromStored(tier, Number(row.bucket_start), indexNameOfKey(indexKey), indexKey, fieldsFromColumns(row));
 }
 
 export class SqliteRollups implements MeterRollups {
