@@ -19,7 +19,7 @@
 import { addToHistogram } from "./histogram.ts";
 import { ALL_KEY } from "./index-key.ts";
 import type { CompiledIndex, InternedBatch, ValueIds } from "./interned-batch.ts";
-import { maxOf, minOf } from "./rollup-record.ts";
+import { emptyRecord, maxOf, minOf } from "./rollup-record.ts";
 import { type Histogram, type IntervalStateUpdate, type RollupDelta, stateKey, type Tier } from "./rollups.ts";
 
 /**
@@ -35,28 +35,7 @@ class EmptyHistogram extends Map<number, number> {
 const EMPTY_HIST: Histogram = new EmptyHistogram();
 
 function newDelta(tier: Tier, bucketStart: number, indexName: string, indexKey: string): RollupDelta {
-  return {
-    tier,
-    bucketStart,
-    indexName,
-    indexKey,
-    count: 0,
-    successCount: 0,
-    failureCount: 0,
-    skippedCount: 0,
-    startedAtMin: null,
-    startedAtMax: null,
-    durationMsCount: 0,
-    durationMsSum: 0,
-    durationMsMin: null,
-    durationMsMax: null,
-    durationMsHist: new Map(),
-    intervalMsCount: 0,
-    intervalMsSum: 0,
-    intervalMsMin: null,
-    intervalMsMax: null,
-    intervalMsHist: EMPTY_HIST,
-  };
+  return emptyRecord(tier, bucketStart, indexName, indexKey, EMPTY_HIST);
 }
 
 function addHistogram(into: Histogram, from: Histogram): Histogram {
