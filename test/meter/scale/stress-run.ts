@@ -8,7 +8,7 @@
  * 2. one processor child processes every pairing and exits with 88 once each of them is inside
  *    `ack`, after its rollup commit and before the delete;
  * 3. four processor children compete on every pairing with `lockTtl` and `claimTimeout` of
- *    `claimMs`, polling until each stream is empty or a deadline passes (the only place where real
+ *    `claimMs` (1 s in CI, see SMALL), polling until each stream is empty or a deadline passes (the only place where real
  *    time passes);
  * 4. per pairing (`verifyPairing`): a final pass processes nothing, nothing is pending, no marker is
  *    left, and every summary (all, per provider, per compound index, per customer) and the minute
@@ -54,7 +54,13 @@ export interface StressSize {
 }
 
 /** The CI size: 2 writer processes and 2 worker threads. `npm run stress` runs larger. */
-export const SMALL: StressSize = { events: 240, writerProcesses: 2, writerThreads: 2, batchRows: 40 };
+/**
+ * The CI size. Leases are 1 s rather than the spec's 250 ms: CI runs four test files at once on two
+ * cores, where a PostgreSQL commit can outlive a 250 ms lease; the fence then (correctly) rejects it
+ * and the competitors can spend the whole deadline fencing each other off. `npm run stress
+ * -- --claim-ms 250` still runs the spec's figure.
+ */
+export const SMALL: StressSize = { events: 240, writerProcesses: 2, writerThreads: 2, batchRows: 40, claimMs: 1_000 };
 
 export type Pairing = readonly [StreamKind, RollupsKind];
 
