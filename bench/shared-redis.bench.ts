@@ -4,6 +4,10 @@
  * ioredis client and Redis, at 1 and 64 calls in flight. Target: tally >= 1x the peer.
  * Both run over 1 000 keys with limits high enough that every call is admitted (the common case).
  *
+ * The two sides alternate in short rounds (which one goes first alternates too) and the ratio is the
+ * median of the rounds' ratios, so a change in the machine's load during the run moves both sides
+ * alike instead of favouring whichever ran in the quieter second.
+ *
  * Besides ops/s (which swing with the machine's load), each side's Redis time per operation is
  * read from `INFO commandstats` (EVALSHA usec / operations), a figure the load hardly moves. It
  * counts every EVALSHA on the server: run against a Redis nobody else is using
@@ -19,7 +23,8 @@ import { asyncOpsPerSecond, type BenchRow, benchmark, human } from "./harness.ts
 
 const url = process.env.TALLY_REDIS_URL ?? "redis://127.0.0.1:6379";
 const KEYS = 1_000;
-const MS = Number(process.env.TALLY_BENCH_MS ?? 2_000);
+const MS = Number(process.env.TALLY_BENCH_MS ?? 3_000);
+const ROUNDS = 6;
 
 /** Total usec spent in EVALSHA/EVAL so far, from INFO commandstats. */
 async function scriptUsec(admin: Redis): Promise<number> {
@@ -29,20 +34,36 @@ async function scriptUsec(admin: Redis): Promise<number> {
   return usec;
 }
 
-/** ops/s of `fn` at `concurrency`, and Redis script µs per operation over the same run. */
-async function measure(admin: Redis, fn: (i: number) => Promise<unknown>, concurrency: number) {
+/** One side of the comparison: its calls, and what its rounds have measured so far. */
+interface Side {
+  readonly fn: (i: number) => Promise<unknown>;
+  readonly rates: number[];
+  ops: number;
+  usec: number;
+}
+
+/** Runs one round of `side` at `concurrency`: ops/s, and Redis script µs and operations counted. */
+async function round(admin: Redis, side: Side, concurrency: number): Promise<number> {
   let ops = 0;
   const before = await scriptUsec(admin);
   const perSecond = await asyncOpsPerSecond(
     async (i) => {
-      await fn(i);
+      await side.fn(i);
       ops++;
     },
-    { ms: MS, concurrency },
+    { ms: MS / ROUNDS, concurrency },
   );
-  const usecPerOp = ((await scriptUsec(admin)) - before) / ops;
-  return { perSecond, usecPerOp };
+  side.usec += (await scriptUsec(admin)) - before;
+  side.ops += ops;
+  side.rates.push(perSecond);
+  return perSecond;
 }
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
 await benchmark(import.meta.url, async () => {
   const client = new Redis(url);
@@ -60,21 +81,29 @@ await benchmark(import.meta.url, async () => {
   const rows: BenchRow[] = [];
   try {
     for (const concurrency of [1, 64]) {
-      const theirs = await measure(admin, (i) => peer.consume(`k${i % KEYS}`), concurrency);
-      const ours = await measure(
-        admin,
-        async (i) => {
+      const theirs: Side = { fn: (i) => peer.consume(`k${i % KEYS}`), rates: [], ops: 0, usec: 0 };
+      const ours: Side = {
+        fn: async (i) => {
           const r = await limiters[i % KEYS]!.checkAndRecord(`k${i % KEYS}`);
           if (!r.ok) throw new Error("denied");
         },
-        concurrency,
-      );
-      const ratio = ours.perSecond / theirs.perSecond;
+        rates: [],
+        ops: 0,
+        usec: 0,
+      };
+      const ratios: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const [first, second] = r % 2 === 0 ? [theirs, ours] : [ours, theirs];
+        await round(admin, first, concurrency);
+        await round(admin, second, concurrency);
+        ratios.push(ours.rates[r]! / theirs.rates[r]!);
+      }
+      const ratio = median(ratios);
       rows.push({
         name: `shared Redis checkAndRecord, two windows, ${concurrency} in flight`,
-        value: ours.perSecond,
+        value: median(ours.rates),
         unit: "ops/s",
-        note: `RateLimiterRedis.consume (one window): ${human(theirs.perSecond)} ops/s`,
+        note: `RateLimiterRedis.consume (one window): ${human(median(theirs.rates))} ops/s (medians of ${ROUNDS} alternating rounds)`,
       });
       rows.push({
         name: `  vs RateLimiterRedis.consume, one window, ${concurrency} in flight`,
@@ -85,9 +114,9 @@ await benchmark(import.meta.url, async () => {
       });
       rows.push({
         name: `  Redis script time per operation, ${concurrency} in flight`,
-        value: ours.usecPerOp,
+        value: ours.usec / ours.ops,
         unit: "µs",
-        note: `RateLimiterRedis: ${theirs.usecPerOp.toFixed(1)} µs (INFO commandstats; counts every EVALSHA on the server)`,
+        note: `RateLimiterRedis: ${(theirs.usec / theirs.ops).toFixed(1)} µs (INFO commandstats; counts every EVALSHA on the server)`,
       });
     }
   } finally {

@@ -50,10 +50,21 @@ export interface RedisBackendOptions {
    * "off": one call per operation. @default "auto"
    */
   batching?: RedisBatching;
+  /**
+   * Whether a lone limit call that only reads current-period fixed windows (the usual rate limit:
+   * `atMost(id, n, "minutes")`, any number of them, on one event) goes through the short script
+   * counter-fixed.lua, which costs a fraction of the general one. Answers are identical either way;
+   * `false` sends everything through the general script (for comparison and diagnosis).
+   * @default true
+   */
+  fixedWindowScript?: boolean;
 }
 
 /** Most operations in one script call (bounds how long one call holds the server). */
 const MAX_BATCH = 32;
+
+/** The short script of fixed-window checks and checkAndRecords (see counter-fixed.lua). */
+export const FIXED_SCRIPT = LuaScript.fromFile("counter-fixed.lua", import.meta.url);
 
 const SCRIPT = new LuaScript(
   "counter script",
@@ -101,7 +112,7 @@ export function redisBackend(
   return {
     kind: "redis",
     serverClock: true,
-    bind: (layout) => new RedisCounterBackend(runner, prefix, layout, batching),
+    bind: (layout) => new RedisCounterBackend(runner, prefix, layout, batching, options.fixedWindowScript !== false),
   };
 }
 
@@ -118,6 +129,13 @@ interface Queued {
   readonly decode: (reply: unknown) => unknown;
   readonly resolve: (value: never) => void;
   readonly reject: (error: unknown) => void;
+  /** For an evaluation counter-fixed.lua may decide: its count ("0" to check) and rooms per unit. */
+  readonly fixed: FixedArgs | undefined;
+}
+
+interface FixedArgs {
+  readonly count: string;
+  readonly rooms: readonly string[];
 }
 
 /** The arguments of an evaluation that do not change between calls of one limiter (see counter-evaluate.lua). */
@@ -125,6 +143,12 @@ interface EncodedPlan {
   readonly op: Pick<EvaluateOp, "action" | "target" | "count" | "state" | "depth">;
   /** The plan as a JSON array (sent as one argument); equal plans share one "P" entry in a call. */
   readonly key: string;
+  /**
+   * For counter-fixed.lua, when the plan is one it can decide: the room of each unit's current bucket.
+   * That is a check or checkAndRecord on one event whose tests are all fixed windows over the current
+   * period only (no state wanted beyond a denial's, which the general script gives).
+   */
+  readonly fixed: readonly string[] | undefined;
 }
 
 /** Cached slot names of one unit at one ordinal: names[i] is the field of bucket i. */
@@ -156,8 +180,17 @@ class RedisCounterBackend implements BoundCounterBackend {
   /** Script calls sent and not answered yet. */
   #inFlight = 0;
 
-  constructor(runner: RedisCommandRunner, prefix: string, layout: CounterLayout, batching: RedisBatching) {
+  readonly #fixedScript: boolean;
+
+  constructor(
+    runner: RedisCommandRunner,
+    prefix: string,
+    layout: CounterLayout,
+    batching: RedisBatching,
+    fixedScript: boolean,
+  ) {
     this.#runner = runner;
+    this.#fixedScript = fixedScript;
     this.#prefix = prefix;
     this.#mode = batching;
     this.#units = layout.units.length;
@@ -256,7 +289,12 @@ class RedisCounterBackend implements BoundCounterBackend {
         }
       }
     }
-    return this.#submit("E", op.time, this.#plan(op), args, keys, (reply) => this.#evaluateReply(op, reply));
+    const plan = this.#plan(op);
+    const fixed =
+      plan.fixed !== undefined && ordinals !== undefined
+        ? { count: op.action === "record" ? String(op.count) : "0", rooms: plan.fixed }
+        : undefined;
+    return this.#submit("E", op.time, plan, args, keys, (reply) => this.#evaluateReply(op, reply), fixed);
   }
 
   /** The plan of `op`, cached by the identity of its tests while the rest of the op matches. */
@@ -292,6 +330,7 @@ class RedisCounterBackend implements BoundCounterBackend {
     const plan: EncodedPlan = {
       op: { action: op.action, target: op.target, count: op.count, state: op.state, depth: op.depth },
       key: JSON.stringify(tokens),
+      fixed: this.#fixedScript && tokens[5] === 0 ? fixedRooms(op, this.#units) : undefined,
     };
     this.#plans.set(op.tests, plan);
     return plan;
@@ -336,17 +375,18 @@ class RedisCounterBackend implements BoundCounterBackend {
     args: string[],
     keys: string[],
     decode: (reply: unknown) => T,
+    fixed?: FixedArgs,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const tag = commonTag(keys);
       const resolveAny = resolve as (value: never) => void;
-      const queued: Queued = { kind, time, plan, args, keys, tag, decode, resolve: resolveAny, reject };
+      const queued: Queued = { kind, time, plan, args, keys, tag, decode, resolve: resolveAny, reject, fixed };
       const mode = this.#mode;
       // Nothing in flight and nothing queued: waiting for the tick to end would only add latency
       // (one call in flight at a time is the common case of a lone caller).
       const idle = this.#inFlight === 0 && !this.#scheduled;
       if (mode === "off" || (mode === "tag" && tag === undefined) || idle) {
-        void this.#send([queued]);
+        this.#dispatch([queued]);
         return;
       }
       const group = mode === "tag" ? (tag as string) : "";
@@ -358,7 +398,7 @@ class RedisCounterBackend implements BoundCounterBackend {
       queue.push(queued);
       if (queue.length >= MAX_BATCH) {
         this.#queues.delete(group);
-        void this.#send(queue);
+        this.#dispatch(queue);
       } else if (!this.#scheduled) {
         this.#scheduled = true;
         process.nextTick(this.#flush);
@@ -368,9 +408,65 @@ class RedisCounterBackend implements BoundCounterBackend {
 
   readonly #flush = (): void => {
     this.#scheduled = false;
-    for (const queue of this.#queues.values()) void this.#send(queue);
+    for (const queue of this.#queues.values()) this.#dispatch(queue);
     this.#queues.clear();
   };
+
+  /** Sends one call's operations through the short script when it can decide them all, else the general one. */
+  #dispatch(ops: readonly Queued[]): void {
+    let fixed = true;
+    for (const op of ops) if (op.fixed === undefined) fixed = false;
+    void (fixed ? this.#sendFixed(ops) : this.#send(ops));
+  }
+
+  /** One counter-fixed.lua call; the operations it leaves undecided go on through the general script. */
+  async #sendFixed(ops: readonly Queued[]): Promise<void> {
+    const keys: string[] = [];
+    const args = [this.#head[2]!, this.#head[1]!];
+    let previous: number | undefined | null = null;
+    for (const op of ops) {
+      keys.push(op.keys[0]!);
+      const { now, ordinals } = op.time;
+      if (now === previous) {
+        args.push("=");
+      } else {
+        args.push(this.#ring(ordinals!), String(now));
+        for (let u = 0; u < this.#units; u++) args.push(this.#names(u, ordinals![u]!, 1).names[0]!);
+      }
+      previous = now;
+      const fixed = op.fixed!;
+      args.push(fixed.count);
+      for (const room of fixed.rooms) args.push(room);
+    }
+    let replies: unknown[];
+    this.#inFlight++;
+    try {
+      replies = (await FIXED_SCRIPT.run(this.#runner, keys, args)) as unknown[];
+      this.#inFlight--;
+    } catch (error) {
+      this.#inFlight--;
+      this.#failed(ops, error);
+      return;
+    }
+    const undecided: Queued[] = [];
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (replies[i] === 1) op.resolve(op.decode(1) as never);
+      else undecided.push(op);
+    }
+    if (undecided.length > 0) void this.#send(undecided);
+  }
+
+  /** A call that failed as a whole: re-grouped by hash tag on a Cluster's CROSSSLOT, else rejected. */
+  #failed(ops: readonly Queued[], error: unknown): void {
+    if (this.#mode === "auto" && ops.length > 1 && isCrossSlot(error)) {
+      // A Cluster (or a sharding proxy): the call was refused before it ran. Group by tag from now on.
+      this.#mode = "tag";
+      this.#regroup(ops);
+      return;
+    }
+    for (const op of ops) op.reject(translate(error, op.keys[0] ?? ""));
+  }
 
   async #send(ops: readonly Queued[]): Promise<void> {
     const keys: string[] = [];
@@ -412,13 +508,7 @@ class RedisCounterBackend implements BoundCounterBackend {
       this.#inFlight--;
     } catch (error) {
       this.#inFlight--;
-      if (this.#mode === "auto" && ops.length > 1 && isCrossSlot(error)) {
-        // A Cluster (or a sharding proxy): the call was refused before it ran. Group by tag from now on.
-        this.#mode = "tag";
-        this.#regroup(ops);
-        return;
-      }
-      for (const op of ops) op.reject(translate(error, op.keys[0] ?? ""));
+      this.#failed(ops, error);
       return;
     }
     for (let i = 0; i < ops.length; i++) {
@@ -440,7 +530,7 @@ class RedisCounterBackend implements BoundCounterBackend {
     const groups = new Map<string, Queued[]>();
     for (const op of ops) {
       if (op.tag === undefined) {
-        void this.#send([op]);
+        this.#dispatch([op]);
         continue;
       }
       let group = groups.get(op.tag);
@@ -450,7 +540,7 @@ class RedisCounterBackend implements BoundCounterBackend {
       }
       group.push(op);
     }
-    for (const group of groups.values()) void this.#send(group);
+    for (const group of groups.values()) this.#dispatch(group);
   }
 }
 
@@ -465,6 +555,26 @@ function commonTag(keys: readonly string[]): string | undefined {
 
 function isCrossSlot(error: unknown): boolean {
   return error instanceof Error && error.message.includes("CROSSSLOT");
+}
+
+/**
+ * The rooms of `op` per layout unit as counter-fixed.lua takes them ("" for a unit no test reads; the
+ * tightest room where several tests read one unit), or undefined when it cannot decide `op`. A test
+ * whose room is negative can never pass: its denial is left to the general script.
+ */
+function fixedRooms(op: EvaluateOp, units: number): string[] | undefined {
+  const lone = op.action === "check" || (op.action === "record" && op.count > 0);
+  if (!lone || op.state === "always" || op.eventIds.length !== 1 || op.tests.length === 0) return undefined;
+  const rooms: number[] = new Array(units).fill(Number.POSITIVE_INFINITY);
+  for (const test of op.tests) {
+    if (test.kind !== "atMost" || test.terms.length !== 1) return undefined;
+    const term = test.terms[0]!;
+    const room = test.limit - test.add;
+    if (term.from !== 0 || term.to !== 0 || term.weight !== 1) return undefined;
+    if (!Number.isSafeInteger(room) || room < 0) return undefined;
+    rooms[term.unit] = Math.min(rooms[term.unit]!, room);
+  }
+  return rooms.map((room) => (room === Number.POSITIVE_INFINITY ? "" : String(room)));
 }
 
 function encodeTests(tests: readonly BackendTest[], out: Array<string | number>): void {

@@ -57,7 +57,11 @@ describe("redisBackend batching", () => {
       assert.equal(denied.error.violations[0]?.observed, 100);
       assert.equal(await store.query("api").lastMinutes(1).sum(), 100);
       assert.equal(await store.query("other").lastMinutes(1).sum(), 5);
-      if (batching === "off") assert.equal(seen.calls, 310 + 2);
+      if (batching === "off") {
+        // One operation per call (a denial takes two: the short script defers it to the general one).
+        assert.ok(seen.calls >= 310 + 2, `${seen.calls} calls for 310 operations`);
+        assert.equal(seen.maxKeys, 2);
+      }
       else assert.ok(seen.calls < 310 / 4, `${seen.calls} calls for 310 operations`);
       if (batching === "tag") assert.ok(seen.maxKeys >= 4 && seen.maxKeys % 2 === 0);
     });

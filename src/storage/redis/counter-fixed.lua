@@ -1,0 +1,123 @@
+-- counter-fixed.lua: the short script of the commonest limit calls, sent on its own (not joined with
+-- the general counter script): check or checkAndRecord of fixed windows that each cover only the
+-- current period, on one event, with the client's clock. One call carries one operation (a lone
+-- caller) or several started in the same tick (the backend batches them); they run in order, each
+-- judged on the state the previous ones left. Everything arrives ready-made, so an operation is one
+-- HMGET, a few comparisons, an HSET of the last instant and one HINCRBY per unit (plus an HDEL when a
+-- period rolled over). Whatever it cannot decide on its own it leaves untouched and answers 0 for,
+-- and the backend sends that operation again through the general script (counter-lib.lua ..
+-- counter-batch.lua), which decides it from scratch: a 0 writes nothing, so each operation stays
+-- exactly one atomic step.
+--
+-- An operation is left undecided (0) when: the stored layout differs, the clock is behind the ring (a
+-- unit's stored period is after now), reservations may be pending (p), a test fails (a denial's
+-- details come from the general script), or now is before the event's last instant (first needs a
+-- read). Its writes are exactly those of record() in counter-lib.lua when no unit's ring is ahead of
+-- now: the skipped periods of a ring that moved are deleted, m is rewritten, the expiry renewed.
+--
+-- Cost discipline: a call is mostly Lua work, and converting between strings and numbers (strtod,
+-- sprintf) is its largest part, so nothing is parsed that can be compared as text: epoch-ms instants
+-- of equal length compare as strings, a count against its room by length and then as a string (both
+-- are non-negative integers without leading zeros: the backend never sends a negative room here), and
+-- counts are added by HINCRBY (integer text in and out) rather than formatted from Lua numbers.
+--
+-- KEYS[i] the event hash <prefix>{<eventId>} of operation i (layout: counter-lib.lua)
+-- ARGV[1] U, the number of tracked units
+-- ARGV[2] ttl ms of an event hash, set when it is created or a period rolled over
+-- Then per operation:
+--   its time block: m of a ring standing at now ("<signature>|<ordinal of now per unit, comma-
+--     separated>"; the signature ends in "<code>:<buckets>,..." per unit), now in epoch ms, and the
+--     field of each unit's ring slot at now ("<code>:<slot>"); or "=" alone: the previous operation's
+--   the count to record when every test passes; "0" = check only (nothing is written)
+--   per unit, the room of its current bucket (it passes iff bucket 0 <= room), or "" when no test
+--     reads that unit
+-- Reply: per operation, 1 = every test passed (and count was recorded); 0 = undecided, nothing written.
+
+local MAX_COUNT = 4294967295
+local U = tonumber(ARGV[1])
+local TTL = ARGV[2]
+
+-- Decides one operation on key: M/NOW its time block, ARGV[f .. f+U-1] its slot fields, ARGV[c] its
+-- count and ARGV[c+1 .. c+U] its rooms.
+local function decide(key, M, NOW, f, c)
+  local v = redis.call("HMGET", key, "m", "l", "p", unpack(ARGV, f, f + U - 1))
+  local m = v[1]
+  local del = nil
+  if m and m ~= M then
+    -- The ring moved (or the layout differs): per unit, the stored period of bucket 0 against now's.
+    local sig, stored = string.match(m, "^(.*)|([^|]*)$")
+    local now_sig, now_ords = string.match(M, "^(.*)|([^|]*)$")
+    if sig ~= now_sig then return 0 end
+    local o = {}
+    for x in string.gmatch(stored, "[^,]+") do o[#o + 1] = tonumber(x) end
+    local u = 0
+    del = {}
+    local ords = string.gmatch(now_ords, "[^,]+")
+    for code, buckets in string.gmatch(string.match(sig, "|([^|]*)$"), "(%d+):(%d+)") do
+      u = u + 1
+      local n = tonumber(ords())
+      local o0 = o[u]
+      if o0 == nil or o0 > n then return 0 end
+      if o0 < n then
+        -- The slot of now held an older period: it reads 0 and the periods skipped are zeroed.
+        v[3 + u] = false
+        local bc = tonumber(buckets)
+        if n - o0 >= bc then
+          for s = 0, bc - 1 do del[#del + 1] = code .. ":" .. s end
+        else
+          for k = 1, n - o0 do del[#del + 1] = code .. ":" .. ((o0 + k) % bc) end
+        end
+      end
+    end
+  end
+  if v[3] and v[3] ~= "0" then return 0 end
+  for u = 1, U do
+    local room = ARGV[c + u]
+    local x = v[3 + u]
+    if x and room ~= "" and (#x > #room or (#x == #room and x > room)) then return 0 end
+  end
+  local countstr = ARGV[c]
+  if countstr == "0" then return 1 end
+  local last = v[2]
+  local set
+  if not last then
+    set = { "f", NOW, "l", NOW }
+  elseif #NOW == #last and NOW > last or #NOW ~= #last and tonumber(NOW) > tonumber(last) then
+    set = { "l", NOW }
+  elseif NOW ~= last then
+    return 0
+  else
+    set = {}
+  end
+  local renew = m ~= M
+  if renew then
+    set[#set + 1] = "m"
+    set[#set + 1] = M
+  end
+  if del ~= nil and #del > 0 then redis.call("HDEL", key, unpack(del)) end
+  if #set > 0 then redis.call("HSET", key, unpack(set)) end
+  for u = 1, U do
+    if redis.call("HINCRBY", key, ARGV[f + u - 1], countstr) > MAX_COUNT then
+      redis.call("HSET", key, ARGV[f + u - 1], MAX_COUNT)
+    end
+  end
+  if renew then redis.call("PEXPIRE", key, TTL) end
+  return 1
+end
+
+local replies = {}
+local p = 3
+local M, NOW, f
+for i = 1, #KEYS do
+  if ARGV[p] == "=" then
+    p = p + 1
+  else
+    M = ARGV[p]
+    NOW = ARGV[p + 1]
+    f = p + 2
+    p = p + 2 + U
+  end
+  replies[i] = decide(KEYS[i], M, NOW, f, p)
+  p = p + 1 + U
+end
+return replies

@@ -1,0 +1,134 @@
+/**
+ * counter-fixed.lua, the short script of a lone fixed-window limit call, must be indistinguishable
+ * from the general script: for random sequences of check / checkAndRecord / record calls with the
+ * reservations pending, the clock moving forwards (within a period, across periods, past whole rings) and backwards, a store
+ * using it and a store that never does give the same answers and leave the same hash behind, field
+ * for field, with the same expiry renewals, after every step. The short script must also really be used (not always deferring).
+ */
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import type { Redis } from "ioredis";
+import { SharedEventStore } from "../../../src/counter/shared/shared-event-store.ts";
+import { FIXED_SCRIPT, redisBackend } from "../../../src/storage/redis/counter-backend.ts";
+import { fromIoRedis, type RedisCommandRunner } from "../../../src/storage/redis/redis-client.ts";
+import { TestClock } from "../../../src/time/clock.ts";
+import { useRedis } from "../../support/services.ts";
+
+type Step =
+  | { kind: "advance"; ms: number }
+  | { kind: "checkAndRecord" | "check"; count: number; limiter: number }
+  | { kind: "record"; count: number }
+  | { kind: "reserve"; ttlMs: number };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("advance" as const),
+      ms: fc.oneof(
+        fc.integer({ min: 0, max: 2_500 }),
+        fc.integer({ min: 50_000, max: 70_000 }),
+        fc.integer({ min: 3_500_000, max: 90_000_000 }),
+        fc.integer({ min: -5_000, max: -1 }),
+      ),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constantFrom("checkAndRecord" as const, "check" as const),
+      count: fc.integer({ min: 1, max: 3 }),
+      limiter: fc.integer({ min: 0, max: 2 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("record" as const), count: fc.integer({ min: 0, max: 2 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("reserve" as const), ttlMs: fc.integer({ min: 1_000, max: 90_000 }) }),
+  },
+);
+
+/** Counts the calls of the short script a runner makes. */
+function counting(runner: RedisCommandRunner) {
+  const seen = { fixed: 0 };
+  const wrapped: RedisCommandRunner = {
+    run: (args, firstKey) => {
+      if (args[1] === FIXED_SCRIPT.sha || args[1] === FIXED_SCRIPT.source) seen.fixed++;
+      return runner.run(args, firstKey);
+    },
+  };
+  return { seen, runner: wrapped };
+}
+
+/** A mark below every TTL the backend sets: a PTTL above it after a step means the step renewed it. */
+const MARK_MS = 1_000;
+
+/** The hash's fields, and whether the last step created it or renewed its expiry. */
+interface KeyState {
+  readonly fields: Record<string, string>;
+  readonly ttl: "absent" | "no expiry" | "renewed" | "kept";
+}
+
+async function stateOf(client: Redis, key: string): Promise<KeyState> {
+  const [fields, ttl] = await Promise.all([client.hgetall(key), client.pttl(key)]);
+  return { fields, ttl: ttl === -2 ? "absent" : ttl === -1 ? "no expiry" : ttl > MARK_MS ? "renewed" : "kept" };
+}
+
+describe("redisBackend short script (counter-fixed.lua)", () => {
+  it("answers and writes exactly as the general script, step by step", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    const { seen, runner } = counting(fromIoRedis(redis.client));
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
+        run++;
+        const clock = new TestClock(Date.UTC(2026, 2, 29, 0, 59, 58));
+        const make = (prefix: string, fixedWindowScript: boolean) =>
+          SharedEventStore.builder()
+            .withClock(clock)
+            .timeZone("Europe/Berlin")
+            .forRateLimiting()
+            .withBackend(redisBackend(runner, { prefix, fixedWindowScript, batching: "off" }))
+            .backendTimeout("30s")
+            .build();
+        const prefixes = [`${redis.prefix}f${run}:`, `${redis.prefix}g${run}:`];
+        const stores = [await make(prefixes[0]!, true), await make(prefixes[1]!, false)];
+        const limiters = stores.map((store) => [
+          store.limit().atMost("api", 4, "minutes").atMost("api", 9, "hours"),
+          store.limit().atMost("api", 6, "seconds"),
+          store.limit().atMost("api", 3, "minutes").atMost("api", 5, "minutes").atMost("api", 20, "hours"),
+        ]);
+        for (const [i, s] of steps.entries()) {
+          if (s.kind === "advance") {
+            clock.set(clock.now() + s.ms);
+            continue;
+          }
+          const answers: unknown[] = [];
+          for (const [k, store] of stores.entries()) {
+            if (s.kind === "record") {
+              await store.recordCount("api", s.count);
+              answers.push("recorded");
+            } else if (s.kind === "reserve") {
+              // Reservations make the next calls defer to the general script while they are pending.
+              answers.push((await limiters[k]![0]!.reserve("api", { ttl: s.ttlMs })).ok);
+            } else {
+              const limiter = limiters[k]![s.limiter]!;
+              answers.push(
+                await (s.kind === "check" ? limiter.check("api", s.count) : limiter.checkAndRecord("api", s.count)),
+              );
+            }
+          }
+          assert.deepEqual(answers[0], answers[1], `step ${i} (${JSON.stringify(s)})`);
+          const states = await Promise.all(prefixes.map((p): Promise<KeyState> => stateOf(redis.client, `${p}{api}`)));
+          assert.deepEqual(states[0], states[1], `hash after step ${i} (${JSON.stringify(s)})`);
+          await Promise.all(prefixes.map((p) => redis.client.pexpire(`${p}{api}`, MARK_MS)));
+        }
+      }),
+      { numRuns: 60 },
+    );
+    assert.ok(seen.fixed > 100, `the short script ran ${seen.fixed} times`);
+  });
+});
