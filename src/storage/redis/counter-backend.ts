@@ -356,6 +356,7 @@ class RedisCounterBackend implements BoundCounterBackend {
       return { passed: true, now: op.time.now, results, events: undefined, reservation: undefined };
     }
     const r = reply as unknown[];
+    if (r[0] === "d") return fixedDenial(op, r);
     const states = r[3] as unknown[][];
     const expires = String(r[4] ?? "");
     return {
@@ -451,8 +452,9 @@ class RedisCounterBackend implements BoundCounterBackend {
     const undecided: Queued[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      if (replies[i] === 1) op.resolve(op.decode(1) as never);
-      else undecided.push(op);
+      const reply = replies[i];
+      if (reply === 0) undecided.push(op);
+      else op.resolve(op.decode(reply) as never);
     }
     if (undecided.length > 0) void this.#send(undecided);
   }
@@ -575,6 +577,31 @@ function fixedRooms(op: EvaluateOp, units: number): string[] | undefined {
     rooms[term.unit] = Math.min(rooms[term.unit]!, room);
   }
   return rooms.map((room) => (room === Number.POSITIVE_INFINITY ? "" : String(room)));
+}
+
+/**
+ * The reply of a denial by counter-fixed.lua ({ "d", exists, first, last, {bucket 0 per unit} }) as
+ * the general script would give it: the op's tests are all current-bucket atMost tests (fixedRooms),
+ * nothing is pending, and each unit's requested depth is at most 1.
+ */
+function fixedDenial(op: EvaluateOp, r: readonly unknown[]): EvaluateReply {
+  const current = (r[4] as unknown[]).map(Number);
+  const results = op.tests.map((test) => {
+    if (test.kind !== "atMost") return false;
+    const term = test.terms[0]!;
+    return current[term.unit]! + test.add <= test.limit;
+  });
+  const depth = op.depth[0];
+  const first = String(r[2]);
+  const last = String(r[3]);
+  const state: EventState = {
+    exists: r[1] === 1,
+    firstSeenAt: first === "" ? undefined : Number(first),
+    lastSeenAt: last === "" ? undefined : Number(last),
+    pending: [],
+    buckets: current.map((value, u) => ((depth?.[u] ?? 0) >= 1 ? [value] : [])),
+  };
+  return { passed: false, now: op.time.now!, results, events: [state], reservation: undefined };
 }
 
 function encodeTests(tests: readonly BackendTest[], out: Array<string | number>): void {

@@ -10,9 +10,8 @@
 -- exactly one atomic step.
 --
 -- An operation is left undecided (0) when: the stored layout differs, the clock is behind the ring (a
--- unit's stored period is after now), reservations may be pending (p), a test fails (a denial's
--- details come from the general script), or now is before the event's last instant (first needs a
--- read). Its writes are exactly those of record() in counter-lib.lua when no unit's ring is ahead of
+-- unit's stored period is after now), reservations may be pending (p), or now is before the event's
+-- last instant (first needs a read). A denial is decided here, with the state it was judged on. Its writes are exactly those of record() in counter-lib.lua when no unit's ring is ahead of
 -- now: the skipped periods of a ring that moved are deleted, m is rewritten, the expiry renewed.
 --
 -- Cost discipline: a call is mostly Lua work, and converting between strings and numbers (strtod,
@@ -31,7 +30,8 @@
 --   the count to record when every test passes; "0" = check only (nothing is written)
 --   per unit, the room of its current bucket (it passes iff bucket 0 <= room), or "" when no test
 --     reads that unit
--- Reply: per operation, 1 = every test passed (and count was recorded); 0 = undecided, nothing written.
+-- Reply: per operation, 1 = every test passed (and count was recorded); 0 = undecided, nothing written;
+--   or a denial, nothing written: { "d", exists 0|1, first | "", last | "", {bucket 0 per unit} }.
 
 local MAX_COUNT = 4294967295
 local U = tonumber(ARGV[1])
@@ -74,7 +74,15 @@ local function decide(key, M, NOW, f, c)
   for u = 1, U do
     local room = ARGV[c + u]
     local x = v[3 + u]
-    if x and room ~= "" and (#x > #room or (#x == #room and x > room)) then return 0 end
+    if x and room ~= "" and (#x > #room or (#x == #room and x > room)) then
+      -- A denial: the state it was judged on, from which the backend words it (as the general
+      -- script's state would: bucket 0 per unit, nothing pending).
+      local first = ""
+      if m then first = redis.call("HGET", key, "f") or "" end
+      local buckets = {}
+      for w = 1, U do buckets[w] = v[3 + w] or "0" end
+      return { "d", m and 1 or 0, first, v[2] or "", buckets }
+    end
   end
   local countstr = ARGV[c]
   if countstr == "0" then return 1 end

@@ -18,7 +18,7 @@ import { useRedis } from "../../support/services.ts";
 
 type Step =
   | { kind: "advance"; ms: number }
-  | { kind: "checkAndRecord" | "check"; count: number; limiter: number }
+  | { kind: "checkAndRecord" | "check" | "allowed"; count: number; limiter: number }
   | { kind: "record"; count: number }
   | { kind: "reserve"; ttlMs: number };
 
@@ -38,7 +38,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 6,
     arbitrary: fc.record({
-      kind: fc.constantFrom("checkAndRecord" as const, "check" as const),
+      kind: fc.constantFrom("checkAndRecord" as const, "check" as const, "allowed" as const),
       count: fc.integer({ min: 1, max: 3 }),
       limiter: fc.integer({ min: 0, max: 2 }),
     }),
@@ -117,7 +117,11 @@ describe("redisBackend short script (counter-fixed.lua)", () => {
             } else {
               const limiter = limiters[k]![s.limiter]!;
               answers.push(
-                await (s.kind === "check" ? limiter.check("api", s.count) : limiter.checkAndRecord("api", s.count)),
+                await (s.kind === "check"
+                  ? limiter.check("api", s.count)
+                  : s.kind === "allowed"
+                    ? limiter.allowed("api", s.count)
+                    : limiter.checkAndRecord("api", s.count)),
               );
             }
           }
