@@ -439,16 +439,8 @@ class RedisCounterBackend implements BoundCounterBackend {
       args.push(fixed.count);
       for (const room of fixed.rooms) args.push(room);
     }
-    let replies: unknown[];
-    this.#inFlight++;
-    try {
-      replies = (await FIXED_SCRIPT.run(this.#runner, keys, args)) as unknown[];
-      this.#inFlight--;
-    } catch (error) {
-      this.#inFlight--;
-      this.#failed(ops, error);
-      return;
-    }
+    const replies = await this.#call(FIXED_SCRIPT, ops, keys, args);
+    if (replies === undefined) return;
     const undecided: Queued[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
@@ -459,7 +451,28 @@ class RedisCounterBackend implements BoundCounterBackend {
     if (undecided.length > 0) void this.#send(undecided);
   }
 
-  /** A call that failed as a whole: re-grouped by hash tag on a Cluster's CROSSSLOT, else rejected. */
+  /**
+   * Runs one script call for `ops`: its replies, or undefined when the call failed as a whole (then
+   * re-grouped by hash tag on a Cluster's CROSSSLOT, else every operation of the call rejected).
+   */
+  async #call(
+    script: LuaScript,
+    ops: readonly Queued[],
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown[] | undefined> {
+    this.#inFlight++;
+    try {
+      const replies = (await script.run(this.#runner, keys, args)) as unknown[];
+      this.#inFlight--;
+      return replies;
+    } catch (error) {
+      this.#inFlight--;
+      this.#failed(ops, error);
+      return undefined;
+    }
+  }
+
   #failed(ops: readonly Queued[], error: unknown): void {
     if (this.#mode === "auto" && ops.length > 1 && isCrossSlot(error)) {
       // A Cluster (or a sharding proxy): the call was refused before it ran. Group by tag from now on.
@@ -503,16 +516,8 @@ class RedisCounterBackend implements BoundCounterBackend {
       args[at + 1] = String(size + op.args.length);
       for (const arg of op.args) args.push(arg);
     }
-    let replies: unknown[];
-    this.#inFlight++;
-    try {
-      replies = (await SCRIPT.run(this.#runner, keys, args)) as unknown[];
-      this.#inFlight--;
-    } catch (error) {
-      this.#inFlight--;
-      this.#failed(ops, error);
-      return;
-    }
+    const replies = await this.#call(SCRIPT, ops, keys, args);
+    if (replies === undefined) return;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       const reply = replies[i];
