@@ -16,6 +16,7 @@ import { PeriodCursor } from "../../time/period-cursor.ts";
 import { NOMINAL_MS, TIME_UNITS, type TimeUnit } from "../../time/units.ts";
 import { type Layout, unitIndex } from "../config.ts";
 import type { BoundCounterBackend, CounterBackend, CounterLayout, OpTime } from "./counter-backend.ts";
+import { DeadlineWatch } from "./deadline-watch.ts";
 
 export type ClockSource = "client" | "server";
 export type StoreErrorPolicy = "throw" | "allow" | "deny";
@@ -47,6 +48,7 @@ export class SharedEngine {
   readonly #cursors: PeriodCursor[];
   #pausedUntil = Number.NEGATIVE_INFINITY;
   #lastFailure: TallyError | undefined;
+  readonly #deadlines: DeadlineWatch;
   closed = false;
 
   constructor(options: EngineOptions) {
@@ -58,6 +60,7 @@ export class SharedEngine {
     this.clockSource = options.clockSource;
     this.backendKind = options.backend.kind;
     this.backendTimeout = options.backendTimeout;
+    this.#deadlines = new DeadlineWatch(options.backendTimeout);
     this.#cursors = options.layout.units.map((u) => new PeriodCursor(options.periods, u));
     this.bound = options.backend.bind(backendLayout(options.layout, options.periods));
   }
@@ -92,46 +95,69 @@ export class SharedEngine {
    * Runs one backend operation under the timeout and the failure pacing. Rejects with
    * `STORAGE_FAILED` (cause: the driver error or the timeout) on failure.
    */
-  async call<T>(operation: (backend: BoundCounterBackend) => Promise<T>, what: string): Promise<T> {
+  call<T>(operation: (backend: BoundCounterBackend) => Promise<T>, what: string): Promise<T> {
     if (this.#lastFailure !== undefined && this.clock.now() < this.#pausedUntil) {
-      throw new TallyError(
-        "STORAGE_FAILED",
-        `${what}: the ${this.backendKind} backend failed moments ago and is retried at most once per second (${this.#lastFailure.message})`,
-        { cause: this.#lastFailure },
+      return Promise.reject(
+        new TallyError(
+          "STORAGE_FAILED",
+          `${what}: the ${this.backendKind} backend failed moments ago and is retried at most once per second (${this.#lastFailure.message})`,
+          { cause: this.#lastFailure },
+        ),
       );
     }
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new TallyError(
-                "STORAGE_FAILED",
-                `${what}: the ${this.backendKind} backend did not answer within ${this.backendTimeout} ms (backendTimeout); the operation may still have been applied`,
-                { details: { timeoutMs: this.backendTimeout } },
-              ),
+    return new Promise<T>((resolve, reject) => {
+      const watched = this.#deadlines.watch(() =>
+        reject(
+          this.#failed(
+            new TallyError(
+              "STORAGE_FAILED",
+              `${what}: the ${this.backendKind} backend did not answer within ${this.backendTimeout} ms (backendTimeout); the operation may still have been applied`,
+              { details: { timeoutMs: this.backendTimeout } },
             ),
-          this.backendTimeout,
-        );
-        timer.unref?.();
-      });
-      const result = await Promise.race([operation(this.bound), timeout]);
-      this.#lastFailure = undefined;
-      return result;
-    } catch (error) {
-      if (isTallyError(error) && (error.code === "INVALID_CONFIG" || error.code === "FUTURE_EVENT")) throw error;
-      const failure = isTallyError(error)
-        ? error
-        : new TallyError("STORAGE_FAILED", `${what}: the ${this.backendKind} backend failed: ${String(error)}`, {
-            cause: error,
-          });
-      this.#lastFailure = failure;
-      this.#pausedUntil = this.clock.now() + RETRY_PAUSE_MS;
-      throw failure;
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
+          ),
+        ),
+      );
+      let pending: Promise<T>;
+      try {
+        pending = operation(this.bound);
+      } catch (error) {
+        pending = Promise.reject(error);
+      }
+      pending.then(
+        (result) => {
+          if (!this.#deadlines.finish(watched)) return;
+          this.#lastFailure = undefined;
+          resolve(result);
+        },
+        (error: unknown) => {
+          if (!this.#deadlines.finish(watched)) return;
+          if (isTallyError(error) && (error.code === "INVALID_CONFIG" || error.code === "FUTURE_EVENT")) {
+            reject(error);
+            return;
+          }
+          reject(
+            this.#failed(
+              isTallyError(error)
+                ? error
+                : new TallyError(
+                    "STORAGE_FAILED",
+                    `${what}: the ${this.backendKind} backend failed: ${String(error)}`,
+                    {
+                      cause: error,
+                    },
+                  ),
+            ),
+          );
+        },
+      );
+    });
+  }
+
+  /** Notes a failure for the pacing and returns it. */
+  #failed(failure: TallyError): TallyError {
+    this.#lastFailure = failure;
+    this.#pausedUntil = this.clock.now() + RETRY_PAUSE_MS;
+    return failure;
   }
 }
 

@@ -294,7 +294,44 @@ class RedisCounterBackend implements BoundCounterBackend {
       plan.fixed !== undefined && ordinals !== undefined
         ? { count: op.action === "record" ? String(op.count) : "0", rooms: plan.fixed }
         : undefined;
+    if (fixed !== undefined && this.#inFlight === 0 && !this.#scheduled) return this.#lone(op, keys, fixed, plan, args);
     return this.#submit("E", op.time, plan, args, keys, (reply) => this.#evaluateReply(op, reply), fixed);
+  }
+
+  /**
+   * A lone caller's evaluation through counter-fixed.lua, straight to the client: no queue, no
+   * batch bookkeeping (a caller waiting on nothing else pays for every promise hop of its round
+   * trip). Undecided, it goes on through the general script like any other operation.
+   */
+  #lone(op: EvaluateOp, keys: string[], fixed: FixedArgs, plan: EncodedPlan, args: string[]): Promise<EvaluateReply> {
+    const argv = [this.#head[2]!, this.#head[1]!];
+    this.#pushFixed(argv, op.time, fixed, false);
+    this.#inFlight++;
+    return FIXED_SCRIPT.run(this.#runner, [keys[0]!], argv).then(
+      (replies) => {
+        this.#inFlight--;
+        const reply = (replies as unknown[])[0];
+        if (reply === 0) return this.#submit("E", op.time, plan, args, keys, (r) => this.#evaluateReply(op, r));
+        return this.#evaluateReply(op, reply);
+      },
+      (error: unknown) => {
+        this.#inFlight--;
+        throw translate(error, keys[0]!);
+      },
+    );
+  }
+
+  /** Pushes one operation of counter-fixed.lua: its time block ("=" when `sameTime`), count and rooms. */
+  #pushFixed(out: string[], time: OpTime, fixed: FixedArgs, sameTime: boolean): void {
+    if (sameTime) {
+      out.push("=");
+    } else {
+      const ordinals = time.ordinals!;
+      out.push(this.#ring(ordinals), String(time.now));
+      for (let u = 0; u < this.#units; u++) out.push(this.#names(u, ordinals[u]!, 1).names[0]!);
+    }
+    out.push(fixed.count);
+    for (const room of fixed.rooms) out.push(room);
   }
 
   /** The plan of `op`, cached by the identity of its tests while the rest of the op matches. */
@@ -427,17 +464,8 @@ class RedisCounterBackend implements BoundCounterBackend {
     let previous: number | undefined | null = null;
     for (const op of ops) {
       keys.push(op.keys[0]!);
-      const { now, ordinals } = op.time;
-      if (now === previous) {
-        args.push("=");
-      } else {
-        args.push(this.#ring(ordinals!), String(now));
-        for (let u = 0; u < this.#units; u++) args.push(this.#names(u, ordinals![u]!, 1).names[0]!);
-      }
-      previous = now;
-      const fixed = op.fixed!;
-      args.push(fixed.count);
-      for (const room of fixed.rooms) args.push(room);
+      this.#pushFixed(args, op.time, op.fixed!, op.time.now === previous);
+      previous = op.time.now;
     }
     const replies = await this.#call(FIXED_SCRIPT, ops, keys, args);
     if (replies === undefined) return;

@@ -25,15 +25,22 @@ export class LuaScript {
     return new LuaScript(file, readFileSync(new URL(file, base), "utf8"));
   }
 
-  async run(runner: RedisCommandRunner, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    const tail = [String(keys.length), ...keys, ...args];
+  /**
+   * One call: EVALSHA, and EVAL when the server answers NOSCRIPT. Not an async function, and the
+   * command array is built once: this sits on the path of every limit check, where each promise hop
+   * and copy of the arguments shows in a lone caller's round trip.
+   */
+  run(runner: RedisCommandRunner, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const command = ["EVALSHA", this.sha, String(keys.length)];
+    for (const key of keys) command.push(key);
+    for (const arg of args) command.push(arg);
     const firstKey = keys[0] ?? "";
-    try {
-      return await runner.run(["EVALSHA", this.sha, ...tail], firstKey);
-    } catch (error) {
+    return runner.run(command, firstKey).catch((error: unknown) => {
       if (!isNoScript(error)) throw error;
-      return runner.run(["EVAL", this.source, ...tail], firstKey);
-    }
+      command[0] = "EVAL";
+      command[1] = this.source;
+      return runner.run(command, firstKey);
+    });
   }
 }
 
