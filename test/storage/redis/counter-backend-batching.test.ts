@@ -61,8 +61,7 @@ describe("redisBackend batching", () => {
         // One operation per call (a denial takes two: the short script defers it to the general one).
         assert.ok(seen.calls >= 310 + 2, `${seen.calls} calls for 310 operations`);
         assert.equal(seen.maxKeys, 2);
-      }
-      else assert.ok(seen.calls < 310 / 4, `${seen.calls} calls for 310 operations`);
+      } else assert.ok(seen.calls < 310 / 4, `${seen.calls} calls for 310 operations`);
       if (batching === "tag") assert.ok(seen.maxKeys >= 4 && seen.maxKeys % 2 === 0);
     });
   }
