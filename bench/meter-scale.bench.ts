@@ -5,6 +5,9 @@
  *
  * Events: 250 customers, 2 providers, 2 delivery modes, 3 queues, one event every 6 ms of event
  * time (10 k per minute), durations 20..400 ms. `TALLY_BENCH_EVENTS` sets the count (default 200 k).
+ * The same workload first runs with its rollup deltas dropped (the processor's own ceiling), then
+ * once more to keep its commits, which are replayed into each store alone: the store's own CPU in
+ * this process per event, its commit wall time, and for Redis the server's script time.
  */
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,9 +18,10 @@ import pg from "pg";
 import type { ReportDefiner } from "../src/meter/definition.ts";
 import { EventMeter } from "../src/meter/event-meter.ts";
 import { buildPayload, type EventPayload } from "../src/meter/payload.ts";
-import type { MeterRollups } from "../src/meter/rollups.ts";
+import type { CommitBatch, MeterRollups, ReportRef, StoredDefinition } from "../src/meter/rollups.ts";
 import type { MeterStream } from "../src/meter/stream.ts";
 import { FileStream } from "../src/storage/file/meter-stream.ts";
+import { MemoryRollups } from "../src/storage/memory/meter-rollups.ts";
 import { PostgresRollups } from "../src/storage/postgres/meter-rollups.ts";
 import { RedisRollups } from "../src/storage/redis/meter-rollups.ts";
 import { RedisStream } from "../src/storage/redis/meter-stream.ts";
@@ -61,10 +65,19 @@ async function fillFiles(path: string, n: number): Promise<void> {
   await stream.close();
 }
 
-async function processAll(stream: MeterStream, rollups: MeterRollups, define = delivery): Promise<number> {
+/** A processing run: events, rate, and this process's CPU. */
+interface RunTimes {
+  events: number;
+  rate: number;
+  cpuMs: number;
+}
+
+async function processAll(stream: MeterStream, rollups: MeterRollups, define = delivery): Promise<RunTimes> {
+  const times: RunTimes = { events: 0, rate: 0, cpuMs: 0 };
   const meter = new EventMeter({ stream, rollups, clock: AHEAD });
   await meter.processPending(NAME, { version: 1, maxRows: 1 }, define).catch(() => {});
   // Warm: the first call stored the definition (and processed at most one row); time the rest.
+  const cpu = process.cpuUsage();
   const start = performance.now();
   let processed = 0;
   for (;;) {
@@ -73,11 +86,134 @@ async function processAll(stream: MeterStream, rollups: MeterRollups, define = d
     if (!r.hasMore) break;
   }
   const seconds = (performance.now() - start) / 1000;
+  const used = process.cpuUsage(cpu);
   await meter.close();
-  return processed / seconds;
+  times.events = processed;
+  times.rate = processed / seconds;
+  times.cpuMs = (used.user + used.system) / 1000;
+  return times;
 }
 
-async function intoPostgres(): Promise<BenchRow> {
+const perEvent = (ms: number, events: number): number => Number(((ms * 1000) / Math.max(1, events)).toFixed(2));
+
+/** The commits of one processing run, kept to be replayed into each store alone. */
+interface Captured {
+  ref: ReportRef;
+  definition: StoredDefinition;
+  batches: CommitBatch[];
+}
+
+/** Processes the workload into MemoryRollups once (untimed), keeping a copy of every commit. */
+async function captureCommits(path: string): Promise<Captured> {
+  const inner = new MemoryRollups();
+  const captured: Captured = { ref: { namespace: "", name: "", version: 0 }, definition: null as never, batches: [] };
+  const capturing = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop === "commit") {
+        return (ref: ReportRef, batch: CommitBatch) => {
+          captured.ref = ref;
+          captured.batches.push(structuredClone(batch));
+          return target.commit(ref, batch);
+        };
+      }
+      if (prop === "ensureDefinition") {
+        return (ref: ReportRef, def: StoredDefinition) => {
+          captured.definition = def;
+          return target.ensureDefinition(ref, def);
+        };
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  await processAll(new FileStream({ path, clock: AHEAD }), capturing);
+  return captured;
+}
+
+/**
+ * The captured commits replayed into `store`, one after another with nothing else running: this
+ * process's CPU is the store's own (building arguments, the driver, reading replies), and the
+ * rest of the wall time the server and the round trip.
+ */
+async function replayRow(
+  store: MeterRollups,
+  label: string,
+  run: Captured,
+  server?: () => Promise<number>,
+): Promise<BenchRow> {
+  const { ref, definition, batches } = run;
+  await store.ensureDefinition(ref, definition);
+  const lease = await store.acquireLease(`${ref.namespace}:report:${ref.name}:v${ref.version}`, 600_000, Date.now());
+  const events = batches.reduce((sum, b) => sum + b.markers.reduce((n, m) => n + m.high - m.expected, 0), 0);
+  const before = server === undefined ? 0 : await server();
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  for (const batch of batches) {
+    const result = await store.commit(ref, { ...batch, fence: lease });
+    if (!result.ok) throw new Error(`${label}: a replayed commit conflicted`);
+  }
+  const wall = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  const serverNote =
+    server === undefined
+      ? ""
+      : `; Redis ran the scripts ${perEvent(((await server()) - before) / 1000, events)} µs/event (INFO commandstats)`;
+  return {
+    name: `${label}.commit alone: this process's CPU per event (the run's ${batches.length} commits replayed)`,
+    value: perEvent((used.user + used.system) / 1000, events),
+    unit: "µs/event",
+    note: `building arguments, driver and replies; commit wall ${perEvent(wall, events)} µs/event, the rest being the server and the round trip${serverNote}`,
+  };
+}
+
+/**
+ * MemoryRollups that drops every rollup delta (markers, state and leases still work): the
+ * processor alone. `rollups` is never read, so a processor that makes delta objects only on demand
+ * makes none.
+ */
+function discarding(): MeterRollups {
+  const inner = new MemoryRollups();
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop === "commit") {
+        return (ref: ReportRef, batch: CommitBatch) =>
+          target.commit(ref, {
+            rollups: [],
+            intervalState: batch.intervalState,
+            markers: batch.markers,
+            fence: batch.fence,
+            now: batch.now,
+          });
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+async function processorAlone(): Promise<{ row: BenchRow; run: Captured }> {
+  const dir = mkdtempSync(join(tmpdir(), "tally-bench-alone-"));
+  try {
+    await fillFiles(join(dir, "s"), EVENTS);
+    // The first run warms the JIT (it would otherwise be charged to the baseline); the second counts.
+    await processAll(new FileStream({ path: join(dir, "s"), clock: AHEAD }), discarding());
+    await fillFiles(join(dir, "t"), EVENTS);
+    const times = await processAll(new FileStream({ path: join(dir, "t"), clock: AHEAD }), discarding());
+    await fillFiles(join(dir, "u"), EVENTS);
+    const run = await captureCommits(join(dir, "u"));
+    const row: BenchRow = {
+      name: `process FileStream -> rollups discarded, delivery report, ${EVENTS / 1000}k events (processor alone)`,
+      value: Math.round(times.rate),
+      unit: "events/s",
+      note: `the same workload with every rollup delta dropped: the ceiling of the PostgreSQL and Redis rows; process CPU ${perEvent(times.cpuMs, times.events)} µs/event`,
+    };
+    return { row, run };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function intoPostgres(run: Captured): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), "tally-bench-pg-"));
   const schema = `tally_bench_${process.pid}`;
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
@@ -88,15 +224,18 @@ async function intoPostgres(): Promise<BenchRow> {
     await fillFiles(join(dir, "s"), EVENTS);
     const rollups = new PostgresRollups({ pool });
     await rollups.install();
-    const rate = await processAll(new FileStream({ path: join(dir, "s"), clock: AHEAD }), rollups);
-    return {
-      name: `process FileStream -> PostgresRollups, delivery report, ${EVENTS / 1000}k events`,
-      value: Math.round(rate),
-      unit: "events/s",
-      target: ">= 100 k events/s",
-      met: rate >= 100_000,
-      note: "one <p>_commit call per 10 k-row batch (fence, marker CAS, upserts), histograms summed in JS; one marker per file",
-    };
+    const times = await processAll(new FileStream({ path: join(dir, "s"), clock: AHEAD }), rollups);
+    return [
+      {
+        name: `process FileStream -> PostgresRollups, delivery report, ${EVENTS / 1000}k events`,
+        value: Math.round(times.rate),
+        unit: "events/s",
+        target: ">= 100 k events/s",
+        met: times.rate >= 100_000,
+        note: "one <p>_commit call per 10 k-row batch (fence, marker CAS, one unnest upsert per table and kind of row); histograms of rows the store wrote summed in JS; one marker per file",
+      },
+      await replayRow(new PostgresRollups({ pool, tablePrefix: "replay" }), "PostgresRollups", run),
+    ];
   } finally {
     await pool.end();
     await admin.query(`drop schema "${schema}" cascade`);
@@ -121,21 +260,42 @@ async function withRedis<T>(body: (client: IoRedis, prefix: string) => Promise<T
   }
 }
 
-async function intoRedis(): Promise<BenchRow> {
+/** Calls and µs of EVALSHA so far, from INFO commandstats. */
+async function evalshaStats(client: IoRedis): Promise<{ calls: number; usec: number }> {
+  const info = String(await client.info("commandstats"));
+  const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(info);
+  return { calls: Number(m?.[1] ?? 0), usec: Number(m?.[2] ?? 0) };
+}
+
+async function intoRedis(run: Captured): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), "tally-bench-redis-"));
   try {
     await fillFiles(join(dir, "s"), EVENTS);
-    const rate = await withRedis((client, keyPrefix) =>
-      processAll(new FileStream({ path: join(dir, "s"), clock: AHEAD }), new RedisRollups({ client, keyPrefix })),
-    );
-    return {
-      name: `process FileStream -> RedisRollups, delivery report, ${EVENTS / 1000}k events`,
-      value: Math.round(rate),
-      unit: "events/s",
-      target: ">= 100 k events/s",
-      met: rate >= 100_000,
-      note: "one commit script per 10 k-row batch (maxEntriesPerCommit 10 000)",
-    };
+    const { times, replay } = await withRedis(async (client, keyPrefix) => {
+      const times = await processAll(
+        new FileStream({ path: join(dir, "s"), clock: AHEAD }),
+        new RedisRollups({ client, keyPrefix }),
+      );
+      const stats = async (): Promise<number> => (await evalshaStats(client)).usec;
+      const replay = await replayRow(
+        new RedisRollups({ client, keyPrefix: `${keyPrefix}replay:` }),
+        "RedisRollups",
+        run,
+        stats,
+      );
+      return { times, replay };
+    });
+    return [
+      {
+        name: `process FileStream -> RedisRollups, delivery report, ${EVENTS / 1000}k events`,
+        value: Math.round(times.rate),
+        unit: "events/s",
+        target: ">= 100 k events/s",
+        met: times.rate >= 100_000,
+        note: "one commit script per 10 k-row batch (maxEntriesPerCommit 10 000)",
+      },
+      replay,
+    ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -176,8 +336,10 @@ async function redisStreamRate(processors: number, n: number): Promise<number> {
 
 await benchmark(import.meta.url, async () => {
   const rows: BenchRow[] = [];
-  rows.push(await intoPostgres());
-  rows.push(await intoRedis());
+  const alone = await processorAlone();
+  rows.push(alone.row);
+  rows.push(...(await intoPostgres(alone.run)));
+  rows.push(...(await intoRedis(alone.run)));
   const n = Math.min(EVENTS, 100_000);
   const one = await redisStreamRate(1, n);
   const four = await redisStreamRate(4, n);

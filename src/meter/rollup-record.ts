@@ -5,16 +5,9 @@
  */
 
 import { histogramFrom, mergeHistogram } from "./histogram.ts";
-import type { Histogram, RollupRecord, Tier } from "./rollups.ts";
+import type { RollupRecord, Tier } from "./rollups.ts";
 
-/** `intervalMsHist` may be a shared read-only empty histogram for deltas that rarely carry intervals. */
-export function emptyRecord(
-  tier: Tier,
-  bucketStart: number,
-  indexName: string,
-  indexKey: string,
-  intervalMsHist: Histogram = new Map(),
-): RollupRecord {
+export function emptyRecord(tier: Tier, bucketStart: number, indexName: string, indexKey: string): RollupRecord {
   return {
     tier,
     bucketStart,
@@ -35,7 +28,7 @@ export function emptyRecord(
     intervalMsSum: 0,
     intervalMsMin: null,
     intervalMsMax: null,
-    intervalMsHist,
+    intervalMsHist: new Map(),
   };
 }
 

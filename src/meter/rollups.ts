@@ -15,7 +15,8 @@
  *   else it throws `LockLostError` and writes nothing. Then it sets each marker to `high` (stamped
  *   with the commit time `now`), merges the deltas and raises interval state (set-if-greater). An
  *   entry is therefore aggregated only by the commit that advanced its marker, never twice.
- * - A batch larger than `maxEntriesPerCommit` rollup deltas is split by the caller.
+ * - A batch larger than `maxEntriesPerCommit` rollup deltas is split by the caller. When the batch
+ *   carries `columns` too, they hold exactly the deltas of `rollups`; a store reads either.
  * - **Corrupt stored data never fails a commit or a read**: a non-numeric value counts as 0
  *   (additive) or absent (min/max), bad histogram keys are ignored, values past 2^53 are clamped
  *   with a warning, driver int8 strings become numbers.
@@ -93,6 +94,37 @@ export interface RollupRecord {
 
 export type RollupDelta = RollupRecord;
 
+/**
+ * A commit's deltas as columns (`CommitBatch.columns`): the k-th delta of `CommitBatch.rollups` is
+ * row `order[k]` of every column, field for field (columns may be longer than the row count). `tier` holds 0 (minute), 1 (hour) or 2 (day).
+ * Where a delta's min is null its min column holds +Infinity and its max column -Infinity. A store
+ * that writes rows one field at a time may read these instead of `rollups`, whose objects are then
+ * never made (they were about a tenth of processing time).
+ */
+export interface RollupColumns {
+  readonly order: Int32Array;
+  readonly tier: Uint8Array;
+  readonly bucketStart: Float64Array;
+  readonly indexName: readonly string[];
+  readonly indexKey: readonly string[];
+  readonly count: Float64Array;
+  readonly successCount: Float64Array;
+  readonly failureCount: Float64Array;
+  readonly skippedCount: Float64Array;
+  readonly startedAtMin: Float64Array;
+  readonly startedAtMax: Float64Array;
+  readonly durationMsCount: Float64Array;
+  readonly durationMsSum: Float64Array;
+  readonly durationMsMin: Float64Array;
+  readonly durationMsMax: Float64Array;
+  readonly durationMsHist: readonly Histogram[];
+  readonly intervalMsCount: Float64Array;
+  readonly intervalMsSum: Float64Array;
+  readonly intervalMsMin: Float64Array;
+  readonly intervalMsMax: Float64Array;
+  readonly intervalMsHist: readonly Histogram[];
+}
+
 export interface Lease {
   key: string;
   token: string;
@@ -114,6 +146,8 @@ export interface IntervalStateUpdate {
 
 export interface CommitBatch {
   rollups: RollupDelta[];
+  /** The same deltas as columns, when the caller has them (the processor does); stores may ignore it. */
+  columns?: RollupColumns;
   intervalState: IntervalStateUpdate[];
   markers: MarkerUpdate[];
   fence: Lease | null;

@@ -2,17 +2,17 @@
  * Installing and checking the meter's PostgreSQL schema (`meter-schema.sql`), shared by
  * `PostgresRollups` and `PostgresStream`. Installing runs every statement under a transaction-scoped
  * advisory lock, so hosts starting together do not collide on `CREATE … IF NOT EXISTS`; a
- * `<p>_meta` schema_version other than this build's is `SCHEMA_MISMATCH`, except version 1, which
- * installing upgrades in place (version 2 only adds functions).
+ * `<p>_meta` schema_version other than this build's is `SCHEMA_MISMATCH`, except versions 1 and 2,
+ * which installing upgrades in place (versions 2 and 3 only add or replace functions).
  */
 
 import { readFileSync } from "node:fs";
 import { TallyError } from "../../errors.ts";
 import { checkTablePrefix, inTransaction, type PgPoolLike, sqlState, unavailable } from "./meter-pool.ts";
 
-export const SCHEMA_VERSION = "2";
+export const SCHEMA_VERSION = "3";
 /** Versions that installing this build upgrades in place. */
-const UPGRADABLE = new Set(["1"]);
+const UPGRADABLE = new Set(["1", "2"]);
 const SCHEMA_SQL = readFileSync(new URL("./meter-schema.sql", import.meta.url), "utf8");
 
 /** The schema SQL for a table prefix (what `tally postgres schema` prints). */

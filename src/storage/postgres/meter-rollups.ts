@@ -3,12 +3,13 @@
  *
  * - `commit` is one statement, a call of the installed `<p>_commit` function, so one round trip
  *   and one transaction: the fence check (`FOR SHARE`, so a takeover waits until this commit
- *   ends), the marker compare-and-set, then one `unnest` upsert per table (histograms added by the
- *   installed `<p>_hist_add`, state raised with `GREATEST`). A short compare-and-set rolls the
- *   markers back and reports the conflicting units before anything else is written, so an entry is
- *   aggregated only by the commit that advanced its marker. Rows are written in primary-key order
- *   to keep concurrent committers from deadlocking; a deadlock that happens anyway is retried
- *   (the statement applied nothing).
+ *   ends), the marker compare-and-set, then set-based upserts (each row one primary-key probe) and
+ *   the interval state raised with `GREATEST`. A short compare-and-set rolls the markers back and
+ *   reports the conflicting units before anything else is written, so an entry is aggregated only
+ *   by the commit that advanced its marker. A deadlock is retried (the statement applied nothing).
+ * - Histograms of the rows the store wrote are summed in JavaScript and checked against the rows'
+ *   xmin in SQL; a row another writer changed is refused and merged in SQL instead
+ *   (`meter-committer.ts`, bounded memory). Commits of one report run one at a time per store.
  * - Leases expire by the database clock `now()`, are taken with an upsert that raises the fence,
  *   and run as single statements on the pool, outside any caller transaction.
  * - The schema (`meter-schema.sql`) is installed by `install()` (idempotent, under an advisory
@@ -17,7 +18,7 @@
  * - The pool is the caller's: `close()` never ends it.
  */
 
-import { LockLostError, TallyError } from "../../errors.ts";
+import { TallyError } from "../../errors.ts";
 import { checkStoredDefinition, definitionJson } from "../../meter/definition.ts";
 import { indexNameOfKey } from "../../meter/index-key.ts";
 import { fieldsFromColumns, mergeRecord, recordFromStored } from "../../meter/rollup-record.ts";
@@ -36,17 +37,9 @@ import {
   TIERS,
   type Tier,
 } from "../../meter/rollups.ts";
-import {
-  type CommitRow,
-  cmp,
-  commitRows,
-  histogramKeys,
-  rollupColumns,
-  type StoredHistograms,
-  stateColumns,
-} from "./meter-commit-rows.ts";
+import { MeterCommitter } from "./meter-committer.ts";
 import { ensureMeterSchema, installMeterSchema, meterSchemaSql } from "./meter-install.ts";
-import { checkPool, checkTablePrefix, isRetryable, type PgPoolLike, unavailable } from "./meter-pool.ts";
+import { checkPool, checkTablePrefix, type PgPoolLike, unavailable } from "./meter-pool.ts";
 import { decodeStateValue, encodeStateValue, type RollupSql, rollupSql } from "./meter-sql.ts";
 
 export { meterSchemaSql } from "./meter-install.ts";
@@ -64,7 +57,6 @@ export interface PostgresRollupsOptions {
 }
 
 const NAME = "PostgresRollups";
-const MAX_DEADLOCK_RETRIES = 5;
 
 export class PostgresRollups implements MeterRollups {
   readonly maxEntriesPerCommit: number;
@@ -72,6 +64,7 @@ export class PostgresRollups implements MeterRollups {
   readonly #pool: PgPoolLike;
   readonly #autoInstall: boolean;
   readonly #sql: RollupSql;
+  readonly #committer: MeterCommitter;
   #ready: Promise<void> | null = null;
 
   /** The schema SQL for a prefix (or `{ tablePrefix }`); see `meterSchemaSql`. */
@@ -95,6 +88,7 @@ export class PostgresRollups implements MeterRollups {
     }
     this.maxEntriesPerCommit = max;
     this.#sql = rollupSql(this.tablePrefix);
+    this.#committer = new MeterCommitter(this.#pool, this.#sql.commit, this.tablePrefix);
   }
 
   /** Creates the tables and functions if missing (idempotent; safe to run from several hosts at once). */
@@ -202,63 +196,7 @@ export class PostgresRollups implements MeterRollups {
 
   async commit(ref: ReportRef, batch: CommitBatch): Promise<CommitResult> {
     await this.#open();
-    const markers = [...batch.markers].sort((a, b) => cmp(a.unit, b.unit));
-    const fence = batch.fence;
-    const rows = commitRows(batch.rollups);
-    const params = [
-      ref.namespace,
-      ref.name,
-      ref.version,
-      batch.now,
-      fence?.key ?? null,
-      fence?.token ?? null,
-      fence?.fence ?? null,
-      markers.map((m) => m.unit),
-      markers.map((m) => m.expected),
-      markers.map((m) => m.high),
-      ...rollupColumns(rows, await this.#readHistograms(ref, rows)),
-      ...stateColumns(batch.intervalState),
-    ];
-    for (let attempt = 1; ; attempt++) {
-      let row: { status?: unknown; conflicts?: unknown } | undefined;
-      try {
-        const { rows } = await this.#pool.query(this.#sql.commit, params);
-        row = rows[0] as typeof row;
-      } catch (error) {
-        // A deadlock or serialization failure rolled the whole statement back: try again.
-        if (isRetryable(error) && attempt < MAX_DEADLOCK_RETRIES) continue;
-        throw unavailable(`${NAME}: commit of ${ref.name} v${ref.version} failed (nothing was applied)`, error);
-      }
-      const status = Number(row?.status);
-      if (status === 1) return { ok: true };
-      if (status === -1 && fence !== null) {
-        throw new LockLostError(
-          `the lease ${fence.key} (fence ${fence.fence}) is no longer held; another processor took it over`,
-        );
-      }
-      if (status === 0 && Array.isArray(row?.conflicts)) return { ok: false, conflicts: row.conflicts.map(String) };
-      throw new TallyError(
-        "STORE_UNAVAILABLE",
-        `${NAME}: ${this.tablePrefix}_commit answered ${JSON.stringify(row)}; reinstall the schema (install())`,
-      );
-    }
-  }
-
-  /** The stored histograms (and row versions) of the buckets a commit touches, by row position. */
-  async #readHistograms(ref: ReportRef, rows: readonly CommitRow[]): Promise<Map<number, StoredHistograms>> {
-    const out = new Map<number, StoredHistograms>();
-    const keys = histogramKeys(rows);
-    if ((keys[0] as unknown[]).length === 0) return out;
-    const { rows: found } = await this.#query("reading histograms", this.#sql.readHistograms, [
-      ref.namespace,
-      ref.name,
-      ref.version,
-      ...keys,
-    ]);
-    for (const row of found as { i: number; x: string; dh: string | null; ih: string | null }[]) {
-      out.set(Number(row.i), { xmin: row.x, duration: row.dh ?? "{}", interval: row.ih ?? "{}" });
-    }
-    return out;
+    return this.#committer.commit(ref, batch);
   }
 
   async forgetMarkers(ref: ReportRef, units: readonly string[]): Promise<void> {

@@ -1,8 +1,8 @@
 -- tally meter on PostgreSQL (rollups, markers, interval state, leases, definitions, watermarks and
 -- the optional stream queue). {{p}} is the table prefix (default tally_meter). Every statement is
 -- idempotent, so installing again is harmless; `tally postgres install` runs it under an advisory lock.
--- Installing over schema version 1 upgrades it to 2 (version 2 only adds {{p}}_commit and a faster
--- {{p}}_hist_add; the tables are unchanged).
+-- Installing over schema version 1 or 2 upgrades it to 3 (versions 2 and 3 only add functions and
+-- replace {{p}}_hist_add; the tables are unchanged).
 --
 -- Key columns use COLLATE "C": keys are compared byte-wise (they are ids, not prose), which keeps
 -- primary-key lookups cheap in databases whose default collation is a locale.
@@ -126,16 +126,31 @@ $$;
 --   2. the marker compare-and-set: fresh units (expected 0) are inserted, others moved from their
 --      expected high-water. A short count rolls the markers back (the inner block is a
 --      subtransaction) -> status 0 and the conflicting units, nothing written.
---   3. the rollups: counts add and min/max compare. Histograms: for a bucket the caller read before
---      the call (r_read_xmin = the xmin of the row version it read) the caller sends the merged
---      histogram, which stands only while the row is still that version; otherwise (the bucket is
---      new, or changed since) {{p}}_hist_add adds the delta. So the jsonb arithmetic, the costly
---      part, runs in the caller, and a concurrent writer can never be overwritten. Read buckets are
---      updated first, one by primary key; the rest (and any read bucket deleted meanwhile) go
---      through one unnest upsert.
+--   3. the rollups: counts add and min/max compare. Every row goes through INSERT ... ON CONFLICT,
+--      so each is one probe of the primary key whatever the planner believes about the table (a
+--      join to the batch could scan the whole table when its statistics are stale).
+--      Histograms: adding sparse jsonb in SQL ({{p}}_hist_add) is by far the costliest part of a
+--      commit, so the caller remembers the histograms of the row versions it wrote:
+--      a. rows it knows (r_known): r_duration is [xid8 of the transaction that wrote the version
+--         it knows, the new absolute counts of the duration delta's buckets], r_interval the new
+--         interval counts (NULL: none). The totals are laid over the stored histograms with `||`,
+--         only where the row's xmin is still that transaction. If any known row changed since
+--         (the WHERE skips it) or vanished (then it was inserted holding the [xid, totals] array,
+--         which no merged row ever holds), the commit raises TL410 and writes nothing, and the
+--         caller sends it again with those rows unknown. An xid older than a billion
+--         transactions never matches, so a 32-bit xmin cannot meet a wrapped-around id.
+--      b. other rows: r_duration/r_interval are the deltas (NULL: empty). New buckets are
+--         inserted (ON CONFLICT DO NOTHING); the rest have the deltas added by {{p}}_hist_add,
+--         and `merged` returns their keys and histograms ([["<tier>|<start>|<index_key>",
+--         duration, interval], ...]) so the caller knows them from now on.
+--      So a concurrent writer is never overwritten, and the known path is one jsonb
+--      concatenation. `written` is this transaction's xid8: the version of every row written.
 --   4. interval state, raised with GREATEST -> status 1.
 -- Arrays are column-wise, one element per row, in primary-key order so concurrent commits lock rows
 -- in the same order.
+-- Version 2's {{p}}_commit (another signature) is left in place: processes of the previous build
+-- keep committing through it during a rolling upgrade, and both stay exact side by side (each
+-- sees the other's writes as a changed xmin and merges those rows in SQL).
 CREATE OR REPLACE FUNCTION {{p}}_commit(
   p_namespace text, p_event text, p_version integer, p_now bigint,
   p_fence_key text, p_fence_token text, p_fence bigint,
@@ -144,17 +159,20 @@ CREATE OR REPLACE FUNCTION {{p}}_commit(
   r_count bigint[], r_success bigint[], r_failure bigint[], r_skipped bigint[],
   r_started_min bigint[], r_started_max bigint[],
   r_duration_count bigint[], r_duration_sum bigint[], r_duration_min bigint[], r_duration_max bigint[],
-  r_duration_hist text[],
   r_interval_count bigint[], r_interval_sum bigint[], r_interval_min bigint[], r_interval_max bigint[],
-  r_interval_hist text[],
-  r_read_xmin text[], r_duration_merged text[], r_interval_merged text[],
+  r_known boolean[], r_duration text[], r_interval text[],
   s_param text[], s_value text[], s_last bigint[],
-  OUT status integer, OUT conflicts text[]
+  OUT status integer, OUT conflicts text[], OUT written bigint, OUT merged jsonb
 )
 LANGUAGE plpgsql AS $$
 DECLARE
   moved text[];
-  updated boolean[];
+  known bigint;
+  unknown bigint;
+  n bigint;
+  lost bigint;
+  fresh jsonb;
+  horizon bigint;
 BEGIN
   IF p_fence_key IS NOT NULL THEN
     PERFORM 1 FROM {{p}}_leases
@@ -195,71 +213,112 @@ BEGIN
     END;
   END IF;
 
-  IF cardinality(r_tier) > 0 THEN
-    -- One primary-key update per bucket read before the call (a loop, so each is an index lookup
-    -- whatever the planner guesses about the arrays).
-    updated := array_fill(false, ARRAY[cardinality(r_tier)]);
-    FOR j IN 1 .. cardinality(r_tier) LOOP
-      CONTINUE WHEN r_read_xmin[j] IS NULL;
-      UPDATE {{p}}_rollups AS t SET
-        count = COALESCE(t.count, 0) + r_count[j],
-        success_count = COALESCE(t.success_count, 0) + r_success[j],
-        failure_count = COALESCE(t.failure_count, 0) + r_failure[j],
-        skipped_count = COALESCE(t.skipped_count, 0) + r_skipped[j],
-        started_at_min = LEAST(t.started_at_min, r_started_min[j]),
-        started_at_max = GREATEST(t.started_at_max, r_started_max[j]),
-        duration_ms_count = COALESCE(t.duration_ms_count, 0) + r_duration_count[j],
-        duration_ms_sum = COALESCE(t.duration_ms_sum, 0) + r_duration_sum[j],
-        duration_ms_min = LEAST(t.duration_ms_min, r_duration_min[j]),
-        duration_ms_max = GREATEST(t.duration_ms_max, r_duration_max[j]),
-        duration_ms_hist = CASE WHEN r_duration_hist[j] = '{}' THEN t.duration_ms_hist
-          WHEN t.xmin = r_read_xmin[j]::xid THEN r_duration_merged[j]::jsonb
-          ELSE {{p}}_hist_add(t.duration_ms_hist, r_duration_hist[j]::jsonb) END,
-        interval_ms_count = COALESCE(t.interval_ms_count, 0) + r_interval_count[j],
-        interval_ms_sum = COALESCE(t.interval_ms_sum, 0) + r_interval_sum[j],
-        interval_ms_min = LEAST(t.interval_ms_min, r_interval_min[j]),
-        interval_ms_max = GREATEST(t.interval_ms_max, r_interval_max[j]),
-        interval_ms_hist = CASE WHEN r_interval_hist[j] = '{}' THEN t.interval_ms_hist
-          WHEN t.xmin = r_read_xmin[j]::xid THEN r_interval_merged[j]::jsonb
-          ELSE {{p}}_hist_add(t.interval_ms_hist, r_interval_hist[j]::jsonb) END
-      WHERE t.namespace = p_namespace AND t.event = p_event AND t.version = p_version AND t.tier = r_tier[j]
-        AND t.index_name = r_index_name[j] AND t.index_key = r_index_key[j] AND t.bucket_start = r_start[j];
-      updated[j] := FOUND;
-    END LOOP;
+  -- The rollup rows are written after the marker block, in the top transaction, so their xmin is
+  -- this transaction's id.
+  written := txid_current();
+  horizon := written - 1000000000;
+  SELECT count(*) FILTER (WHERE k.v), count(*) FILTER (WHERE NOT k.v) INTO known, unknown FROM unnest(r_known) AS k(v);
 
-    INSERT INTO {{p}}_rollups AS t (namespace, event, version, tier, index_name, index_key, bucket_start,
-      count, success_count, failure_count, skipped_count, started_at_min, started_at_max,
-      duration_ms_count, duration_ms_sum, duration_ms_min, duration_ms_max, duration_ms_hist,
-      interval_ms_count, interval_ms_sum, interval_ms_min, interval_ms_max, interval_ms_hist)
-    SELECT p_namespace, p_event, p_version, u.tier, u.index_name, u.index_key, u.bucket_start,
-      u.c, u.sc, u.fc, u.kc, u.smin, u.smax, u.dc, u.ds, u.dmin, u.dmax, u.dh::jsonb,
-      u.ic, u.isum, u.imin, u.imax, u.ih::jsonb
-    FROM unnest(r_tier, r_index_name, r_index_key, r_start, r_count, r_success, r_failure, r_skipped,
-      r_started_min, r_started_max, r_duration_count, r_duration_sum, r_duration_min, r_duration_max,
-      r_duration_hist, r_interval_count, r_interval_sum, r_interval_min, r_interval_max, r_interval_hist,
-      updated)
-      AS u(tier, index_name, index_key, bucket_start, c, sc, fc, kc, smin, smax, dc, ds, dmin, dmax, dh,
-        ic, isum, imin, imax, ih, done)
-    WHERE NOT u.done
-    ON CONFLICT (namespace, event, version, tier, index_name, index_key, bucket_start) DO UPDATE SET
-      count = COALESCE(t.count, 0) + excluded.count,
-      success_count = COALESCE(t.success_count, 0) + excluded.success_count,
-      failure_count = COALESCE(t.failure_count, 0) + excluded.failure_count,
-      skipped_count = COALESCE(t.skipped_count, 0) + excluded.skipped_count,
-      started_at_min = LEAST(t.started_at_min, excluded.started_at_min),
-      started_at_max = GREATEST(t.started_at_max, excluded.started_at_max),
-      duration_ms_count = COALESCE(t.duration_ms_count, 0) + excluded.duration_ms_count,
-      duration_ms_sum = COALESCE(t.duration_ms_sum, 0) + excluded.duration_ms_sum,
-      duration_ms_min = LEAST(t.duration_ms_min, excluded.duration_ms_min),
-      duration_ms_max = GREATEST(t.duration_ms_max, excluded.duration_ms_max),
-      duration_ms_hist = CASE WHEN excluded.duration_ms_hist = '{}'::jsonb THEN t.duration_ms_hist
-        ELSE {{p}}_hist_add(t.duration_ms_hist, excluded.duration_ms_hist) END,
-      interval_ms_count = COALESCE(t.interval_ms_count, 0) + excluded.interval_ms_count,
-      interval_ms_sum = COALESCE(t.interval_ms_sum, 0) + excluded.interval_ms_sum,
-      interval_ms_min = LEAST(t.interval_ms_min, excluded.interval_ms_min),
-      interval_ms_max = GREATEST(t.interval_ms_max, excluded.interval_ms_max),
-      interval_ms_hist = CASE WHEN excluded.interval_ms_hist = '{}'::jsonb THEN t.interval_ms_hist
-        ELSE {{p}}_hist_add(t.interval_ms_hist, excluded.interval_ms_hist) END;
+  IF known > 0 THEN
+    WITH w AS (
+      INSERT INTO {{p}}_rollups AS t (namespace, event, version, tier, index_name, index_key, bucket_start,
+        count, success_count, failure_count, skipped_count, started_at_min, started_at_max,
+        duration_ms_count, duration_ms_sum, duration_ms_min, duration_ms_max, duration_ms_hist,
+        interval_ms_count, interval_ms_sum, interval_ms_min, interval_ms_max, interval_ms_hist)
+      SELECT p_namespace, p_event, p_version, u.tier, u.index_name, u.index_key, u.bucket_start,
+        u.c, u.sc, u.fc, u.kc, u.smin, u.smax, u.dc, u.ds, u.dmin, u.dmax, u.dh::jsonb,
+        u.ic, u.isum, u.imin, u.imax, u.ih::jsonb
+      FROM unnest(r_tier, r_index_name, r_index_key, r_start, r_count, r_success, r_failure, r_skipped,
+        r_started_min, r_started_max, r_duration_count, r_duration_sum, r_duration_min, r_duration_max,
+        r_interval_count, r_interval_sum, r_interval_min, r_interval_max, r_known, r_duration, r_interval)
+        AS u(tier, index_name, index_key, bucket_start, c, sc, fc, kc, smin, smax, dc, ds, dmin, dmax,
+          ic, isum, imin, imax, known, dh, ih)
+      WHERE u.known
+      ON CONFLICT (namespace, event, version, tier, index_name, index_key, bucket_start) DO UPDATE SET
+        count = COALESCE(t.count, 0) + excluded.count,
+        success_count = COALESCE(t.success_count, 0) + excluded.success_count,
+        failure_count = COALESCE(t.failure_count, 0) + excluded.failure_count,
+        skipped_count = COALESCE(t.skipped_count, 0) + excluded.skipped_count,
+        started_at_min = LEAST(t.started_at_min, excluded.started_at_min),
+        started_at_max = GREATEST(t.started_at_max, excluded.started_at_max),
+        duration_ms_count = COALESCE(t.duration_ms_count, 0) + excluded.duration_ms_count,
+        duration_ms_sum = COALESCE(t.duration_ms_sum, 0) + excluded.duration_ms_sum,
+        duration_ms_min = LEAST(t.duration_ms_min, excluded.duration_ms_min),
+        duration_ms_max = GREATEST(t.duration_ms_max, excluded.duration_ms_max),
+        interval_ms_count = COALESCE(t.interval_ms_count, 0) + excluded.interval_ms_count,
+        interval_ms_sum = COALESCE(t.interval_ms_sum, 0) + excluded.interval_ms_sum,
+        interval_ms_min = LEAST(t.interval_ms_min, excluded.interval_ms_min),
+        interval_ms_max = GREATEST(t.interval_ms_max, excluded.interval_ms_max),
+        duration_ms_hist = t.duration_ms_hist || (excluded.duration_ms_hist -> 1),
+        interval_ms_hist = CASE WHEN excluded.interval_ms_hist IS NULL THEN t.interval_ms_hist
+          ELSE t.interval_ms_hist || excluded.interval_ms_hist END
+      WHERE t.xmin = ((excluded.duration_ms_hist ->> 0)::bigint % 4294967296)::text::xid
+        AND (excluded.duration_ms_hist ->> 0)::bigint > horizon
+      RETURNING jsonb_typeof(t.duration_ms_hist) = 'array' AS vanished
+    )
+    SELECT count(*), count(*) FILTER (WHERE w.vanished) INTO n, lost FROM w;
+    IF n < known OR lost > 0 THEN
+      RAISE EXCEPTION 'known rollup rows changed since they were written' USING ERRCODE = 'TL410';
+    END IF;
+  END IF;
+
+  IF unknown > 0 THEN
+    WITH w AS (
+      INSERT INTO {{p}}_rollups AS t (namespace, event, version, tier, index_name, index_key, bucket_start,
+        count, success_count, failure_count, skipped_count, started_at_min, started_at_max,
+        duration_ms_count, duration_ms_sum, duration_ms_min, duration_ms_max, duration_ms_hist,
+        interval_ms_count, interval_ms_sum, interval_ms_min, interval_ms_max, interval_ms_hist)
+      SELECT p_namespace, p_event, p_version, u.tier, u.index_name, u.index_key, u.bucket_start,
+        u.c, u.sc, u.fc, u.kc, u.smin, u.smax, u.dc, u.ds, u.dmin, u.dmax, COALESCE(u.dh, '{}')::jsonb,
+        u.ic, u.isum, u.imin, u.imax, COALESCE(u.ih, '{}')::jsonb
+      FROM unnest(r_tier, r_index_name, r_index_key, r_start, r_count, r_success, r_failure, r_skipped,
+        r_started_min, r_started_max, r_duration_count, r_duration_sum, r_duration_min, r_duration_max,
+        r_interval_count, r_interval_sum, r_interval_min, r_interval_max, r_known, r_duration, r_interval)
+        AS u(tier, index_name, index_key, bucket_start, c, sc, fc, kc, smin, smax, dc, ds, dmin, dmax,
+          ic, isum, imin, imax, known, dh, ih)
+      WHERE NOT u.known
+      ON CONFLICT (namespace, event, version, tier, index_name, index_key, bucket_start) DO NOTHING
+      RETURNING (t.tier || '|' || t.bucket_start || '|' || t.index_key) AS k
+    )
+    SELECT jsonb_object_agg(w.k, true), count(*) INTO fresh, n FROM w;
+    IF n < unknown THEN
+      WITH w AS (
+        INSERT INTO {{p}}_rollups AS t (namespace, event, version, tier, index_name, index_key, bucket_start,
+        count, success_count, failure_count, skipped_count, started_at_min, started_at_max,
+        duration_ms_count, duration_ms_sum, duration_ms_min, duration_ms_max, duration_ms_hist,
+        interval_ms_count, interval_ms_sum, interval_ms_min, interval_ms_max, interval_ms_hist)
+      SELECT p_namespace, p_event, p_version, u.tier, u.index_name, u.index_key, u.bucket_start,
+        u.c, u.sc, u.fc, u.kc, u.smin, u.smax, u.dc, u.ds, u.dmin, u.dmax, COALESCE(u.dh, '{}')::jsonb,
+        u.ic, u.isum, u.imin, u.imax, COALESCE(u.ih, '{}')::jsonb
+      FROM unnest(r_tier, r_index_name, r_index_key, r_start, r_count, r_success, r_failure, r_skipped,
+        r_started_min, r_started_max, r_duration_count, r_duration_sum, r_duration_min, r_duration_max,
+        r_interval_count, r_interval_sum, r_interval_min, r_interval_max, r_known, r_duration, r_interval)
+        AS u(tier, index_name, index_key, bucket_start, c, sc, fc, kc, smin, smax, dc, ds, dmin, dmax,
+          ic, isum, imin, imax, known, dh, ih)
+        WHERE NOT u.known AND (fresh IS NULL OR NOT fresh ? (u.tier || '|' || u.bucket_start || '|' || u.index_key))
+        ON CONFLICT (namespace, event, version, tier, index_name, index_key, bucket_start) DO UPDATE SET
+          count = COALESCE(t.count, 0) + excluded.count,
+        success_count = COALESCE(t.success_count, 0) + excluded.success_count,
+        failure_count = COALESCE(t.failure_count, 0) + excluded.failure_count,
+        skipped_count = COALESCE(t.skipped_count, 0) + excluded.skipped_count,
+        started_at_min = LEAST(t.started_at_min, excluded.started_at_min),
+        started_at_max = GREATEST(t.started_at_max, excluded.started_at_max),
+        duration_ms_count = COALESCE(t.duration_ms_count, 0) + excluded.duration_ms_count,
+        duration_ms_sum = COALESCE(t.duration_ms_sum, 0) + excluded.duration_ms_sum,
+        duration_ms_min = LEAST(t.duration_ms_min, excluded.duration_ms_min),
+        duration_ms_max = GREATEST(t.duration_ms_max, excluded.duration_ms_max),
+        interval_ms_count = COALESCE(t.interval_ms_count, 0) + excluded.interval_ms_count,
+        interval_ms_sum = COALESCE(t.interval_ms_sum, 0) + excluded.interval_ms_sum,
+        interval_ms_min = LEAST(t.interval_ms_min, excluded.interval_ms_min),
+        interval_ms_max = GREATEST(t.interval_ms_max, excluded.interval_ms_max),
+          duration_ms_hist = CASE WHEN excluded.duration_ms_hist = '{}'::jsonb THEN t.duration_ms_hist
+            ELSE {{p}}_hist_add(t.duration_ms_hist, excluded.duration_ms_hist) END,
+          interval_ms_hist = CASE WHEN excluded.interval_ms_hist = '{}'::jsonb THEN t.interval_ms_hist
+            ELSE {{p}}_hist_add(t.interval_ms_hist, excluded.interval_ms_hist) END
+        RETURNING (t.tier || '|' || t.bucket_start || '|' || t.index_key) AS k, t.duration_ms_hist AS dh, t.interval_ms_hist AS ih
+      )
+      SELECT jsonb_agg(jsonb_build_array(w.k, w.dh, w.ih)) INTO merged FROM w;
+    END IF;
   END IF;
 
   IF cardinality(s_param) > 0 THEN
@@ -273,5 +332,5 @@ BEGIN
 END
 $$;
 
-INSERT INTO {{p}}_meta AS m (key, value) VALUES ('schema_version', '2')
-  ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE m.value = '1';
+INSERT INTO {{p}}_meta AS m (key, value) VALUES ('schema_version', '3')
+  ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE m.value IN ('1', '2');

@@ -1,8 +1,9 @@
 /**
  * The statements `PostgresRollups` runs, built once per table prefix. A commit is one call of the
- * installed `<p>_commit` function (fence, marker compare-and-set and one `unnest` upsert per table,
- * see `meter-schema.sql`), so a batch is one round trip however many rows it holds; reads use the
- * primary key or the `<p>_rollups_by_index` index.
+ * installed `<p>_commit` function (fence, marker compare-and-set, one set-based update of the rows
+ * whose histograms the caller knows and one `unnest` upsert per table, see `meter-schema.sql`), so
+ * a batch is one round trip however many rows it holds; reads use the primary key or the
+ * `<p>_rollups_by_index` index.
  */
 
 export interface RollupSql {
@@ -16,7 +17,6 @@ export interface RollupSql {
   markersCount: string;
   stateGet: string;
   commit: string;
-  readHistograms: string;
   readBuckets: string;
   readIndex: string;
   listBuckets: string;
@@ -51,11 +51,7 @@ export function rollupSql(p: string): RollupSql {
     stateGet: `SELECT s.param, s.value, s.last_ms FROM ${p}_state AS s
       JOIN unnest($4::text[], $5::text[]) AS k(param, value) ON s.param = k.param AND s.value = k.value
       WHERE s.namespace = $1 AND s.event = $2 AND s.version = $3`,
-    commit: `SELECT status, conflicts FROM ${p}_commit($1::text, $2::text, $3::integer, $4::bigint, $5::text, $6::text, $7::bigint, $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[], $26::bigint[], $27::bigint[], $28::bigint[], $29::bigint[], $30::text[], $31::text[], $32::text[], $33::text[], $34::text[], $35::text[], $36::bigint[])`,
-    readHistograms: `SELECT k.i, r.xmin::text AS x, r.duration_ms_hist::text AS dh, r.interval_ms_hist::text AS ih
-      FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::integer[]) AS k(tier, index_name, index_key, bucket_start, i)
-      JOIN ${p}_rollups AS r ON r.namespace = $1 AND r.event = $2 AND r.version = $3 AND r.tier = k.tier
-        AND r.index_name = k.index_name AND r.index_key = k.index_key AND r.bucket_start = k.bucket_start`,
+    commit: `SELECT status, conflicts, written, merged FROM ${p}_commit($1::text, $2::text, $3::integer, $4::bigint, $5::text, $6::text, $7::bigint, $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[], $28::bigint[], $29::boolean[], $30::text[], $31::text[], $32::text[], $33::text[], $34::bigint[])`,
     readBuckets: `SELECT ${COLUMNS} FROM ${p}_rollups
       WHERE ${REPORT} AND tier = $4 AND index_name = $5 AND index_key = $6 AND bucket_start = ANY($7::bigint[])`,
     readIndex: `SELECT ${COLUMNS} FROM ${p}_rollups

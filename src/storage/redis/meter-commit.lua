@@ -91,74 +91,114 @@ end
 
 -- 2. Merge the rollup deltas: counters and histogram buckets add, min/max compare; a damaged
 -- stored value counts as 0 (additive) or absent (min/max).
-local additive = {
-  {6, "count"}, {7, "successCount"}, {8, "failureCount"}, {9, "skippedCount"},
-  {12, "durationMsCount"}, {13, "durationMsSum"}, {17, "intervalMsCount"}, {18, "intervalMsSum"},
-}
-local extremes = {
-  {10, "startedAtMin", -1}, {14, "durationMsMin", -1}, {19, "intervalMsMin", -1},
-  {11, "startedAtMax", 1}, {15, "durationMsMax", 1}, {20, "intervalMsMax", 1},
-}
-local hists = {{16, "d:"}, {21, "i:"}}
+-- Hot loop (tens of thousands of fields per commit): field names are cached strings, integers go
+-- to redis.call as numbers (Redis prints integers below 1e17 exactly) instead of through
+-- string.format, and nothing else is called per field.
 local null = cjson.null
+local huge = math.huge
+local ADD_COL = {6, 7, 8, 9, 12, 13, 17, 18}
+local ADD_NAME = {"count", "successCount", "failureCount", "skippedCount",
+  "durationMsCount", "durationMsSum", "intervalMsCount", "intervalMsSum"}
+local MIN_COL = {10, 14, 19}
+local MIN_NAME = {"startedAtMin", "durationMsMin", "intervalMsMin"}
+local MAX_COL = {11, 15, 20}
+local MAX_NAME = {"startedAtMax", "durationMsMax", "intervalMsMax"}
+local dName, iName = {}, {}
 local newIx, newZ = {}, {}
+
+-- An integer below 1e15 goes to redis.call as a number (printed exactly); anything else, only ever
+-- reached through damaged stored values, is rounded to an integer string as before.
+local function exact(v)
+  if v < 1e15 and v > -1e15 and v % 1 == 0 then return v end
+  return format("%.0f", v)
+end
 
 for r = 1, nr do
   local row = rows[r]
   local key = KEYS[7 + r]
-  -- The fields this delta touches, their delta values, and how each merges (0 add, -1 min, 1 max).
-  local fields, deltas, modes, n = {}, {}, {}, 0
-  for _, f in ipairs(additive) do
-    local d = row[f[1]]
+  -- The fields this delta touches and their delta values: additive scalars, then mins, then
+  -- maxes, then histogram buckets (additive).
+  local fields, deltas, n = {}, {}, 0
+  for j = 1, 8 do
+    local d = row[ADD_COL[j]]
     if d ~= 0 then
       n = n + 1
-      fields[n], deltas[n], modes[n] = f[2], d, 0
+      fields[n], deltas[n] = ADD_NAME[j], d
     end
   end
-  for _, f in ipairs(extremes) do
-    local d = row[f[1]]
+  local lastAdd = n
+  for j = 1, 3 do
+    local d = row[MIN_COL[j]]
     if d ~= null then
       n = n + 1
-      fields[n], deltas[n], modes[n] = f[2], d, f[3]
+      fields[n], deltas[n] = MIN_NAME[j], d
     end
   end
-  for _, f in ipairs(hists) do
-    local list, prefix = row[f[1]], f[2]
-    for i = 1, #list, 2 do
+  local lastMin = n
+  for j = 1, 3 do
+    local d = row[MAX_COL[j]]
+    if d ~= null then
       n = n + 1
-      fields[n], deltas[n], modes[n] = prefix .. format("%.0f", list[i]), list[i + 1], 0
+      fields[n], deltas[n] = MAX_NAME[j], d
     end
+  end
+  local lastMax = n
+  local list = row[16]
+  for i = 1, #list, 2 do
+    local b = list[i]
+    local f = dName[b]
+    if f == nil then
+      f = "d:" .. format("%.0f", b)
+      dName[b] = f
+    end
+    n = n + 1
+    fields[n], deltas[n] = f, list[i + 1]
+  end
+  list = row[21]
+  for i = 1, #list, 2 do
+    local b = list[i]
+    local f = iName[b]
+    if f == nil then
+      f = "i:" .. format("%.0f", b)
+      iName[b] = f
+    end
+    n = n + 1
+    fields[n], deltas[n] = f, list[i + 1]
   end
   local existed = call("EXISTS", key) == 1
   local out, o = {}, 0
   if existed and n > 0 then
     local stored = call("HMGET", key, unpack(fields, 1, n))
     for i = 1, n do
-      local d, mode, cur = deltas[i], modes[i], num(stored[i])
+      local d = deltas[i]
+      local cur = tonumber(stored[i])
+      if cur ~= nil and (cur ~= cur or cur == huge or cur == -huge) then cur = nil end
       local v
-      if mode == 0 then
+      if i <= lastAdd or i > lastMax then
         v = (cur or 0) + d
-      elseif cur == nil or (mode < 0 and d < cur) or (mode > 0 and d > cur) then
+      elseif i <= lastMin then
+        if cur == nil or d < cur then v = d end
+      elseif cur == nil or d > cur then
         v = d
       end
       if v ~= nil then
         out[o + 1] = fields[i]
-        out[o + 2] = format("%.0f", v)
+        out[o + 2] = exact(v)
         o = o + 2
       end
     end
   else
     for i = 1, n do
       out[o + 1] = fields[i]
-      out[o + 2] = format("%.0f", deltas[i])
+      out[o + 2] = exact(deltas[i])
       o = o + 2
     end
   end
   if o > 0 then call("HSET", key, unpack(out, 1, o)) end
   if not existed then
-    if row[5] > 0 then call("PEXPIRE", key, format("%.0f", row[5])) end
+    if row[5] > 0 then call("PEXPIRE", key, row[5]) end
     call("SADD", KEYS[7 + nr + row[1]], row[3])
-    call("ZADD", KEYS[7 + nr + ni + row[2]], format("%.0f", row[4]), format("%.0f", row[4]))
+    call("ZADD", KEYS[7 + nr + ni + row[2]], row[4], row[4])
     newIx[row[1]] = true
     newZ[row[2]] = true
   end
@@ -166,14 +206,14 @@ end
 
 for j in pairs(newIx) do
   local ix = ixs[j]
-  if ix[1] > 0 then call("PEXPIRE", KEYS[7 + nr + j], format("%.0f", ix[1])) end
+  if ix[1] > 0 then call("PEXPIRE", KEYS[7 + nr + j], exact(ix[1])) end
   call("SADD", KEYS[4], ix[2])
 end
 for j in pairs(newZ) do
-  if zs[j] > 0 then call("PEXPIRE", KEYS[7 + nr + ni + j], format("%.0f", zs[j])) end
+  if zs[j] > 0 then call("PEXPIRE", KEYS[7 + nr + ni + j], exact(zs[j])) end
 end
 for _, ts in ipairs(tierStarts) do
-  call("ZADD", KEYS[4 + ts[1]], format("%.0f", ts[2]), format("%.0f", ts[2]))
+  call("ZADD", KEYS[4 + ts[1]], ts[2], ts[2])
 end
 
 -- 3. Interval state only moves forward.

@@ -19,17 +19,15 @@
 import { LockLostError, TallyError } from "../../errors.ts";
 import { checkStoredDefinition, definitionJson } from "../../meter/definition.ts";
 import { indexNameOfKey } from "../../meter/index-key.ts";
-import { copyRecord, mergeRecord, recordFromStored, type StoredFields } from "../../meter/rollup-record.ts";
+import { mergeRecord, recordFromStored, type StoredFields } from "../../meter/rollup-record.ts";
 import {
   type CleanupPlan,
   type CleanupResult,
   type CommitBatch,
   type CommitResult,
-  type Histogram,
   type Lease,
   type MeterRollups,
   type ReportRef,
-  type RollupDelta,
   type RollupRecord,
   type StoredDefinition,
   stateKey,
@@ -39,7 +37,8 @@ import {
 } from "../../meter/rollups.ts";
 import { type Duration, toMs } from "../../time/duration.ts";
 import { LuaScript } from "./lua-script.ts";
-import { leaseKeys, ReportKeys, reportsKey, TIER_NUMBER, watermarkKey } from "./meter-keys.ts";
+import { commitArgs, type Ttls } from "./meter-commit-args.ts";
+import { leaseKeys, ReportKeys, reportsKey, watermarkKey } from "./meter-keys.ts";
 import { arrayReply, hashReply } from "./meter-replies.ts";
 import { type IoRedisLike, type NodeRedisLike, type RedisCommandRunner, toCommandRunner } from "./redis-client.ts";
 
@@ -71,13 +70,6 @@ export interface RedisRollupsOptions {
 }
 
 const DEFAULT_TTL = { minute: "31d", hour: "400d", day: "1825d", intervalState: "400d" } as const;
-
-interface Ttls {
-  minute: number;
-  hour: number;
-  day: number;
-  intervalState: number;
-}
 
 const FIELD_NAMES: readonly (keyof StoredFields)[] = [
   "count",
@@ -241,7 +233,7 @@ export class RedisRollups implements MeterRollups {
     await this.#register(ref);
     const rk = new ReportKeys(this.keyPrefix, ref);
     const fenceKey = batch.fence === null ? rk.base : leaseKeys(this.keyPrefix, batch.fence.key).lease;
-    const { keys, args } = this.#commitArgs(rk, batch, fenceKey);
+    const { keys, args } = commitArgs(rk, batch, fenceKey, this.#ttl);
     const reply = arrayReply(await this.#script(`commit of ${ref.name} v${ref.version}`, COMMIT, keys, args));
     const status = Number(reply[0]);
     if (status === 1) return { ok: true };
@@ -251,90 +243,6 @@ export class RedisRollups implements MeterRollups {
       );
     }
     return { ok: false, conflicts: reply.slice(1).map(String) };
-  }
-
-  #commitArgs(rk: ReportKeys, batch: CommitBatch, fenceKey: string): { keys: string[]; args: string[] } {
-    const now = batch.now;
-    const rowKeys: string[] = [];
-    const rows: unknown[] = [];
-    const ixKeys = new Map<string, { pos: number; ttl: number; name: string }>();
-    const zKeys = new Map<string, { pos: number; ttl: number }>();
-    const tierStarts = new Map<string, [number, number]>();
-    for (const d of uniqueDeltas(batch.rollups)) {
-      const name = indexNameOfKey(d.indexKey);
-      const ttl = this.#rowTtl(d.tier, d.bucketStart, now);
-      const ixKey = rk.indexSet(d.tier, d.bucketStart, name);
-      let ix = ixKeys.get(ixKey);
-      if (ix === undefined) {
-        ix = { pos: ixKeys.size + 1, ttl, name };
-        ixKeys.set(ixKey, ix);
-      }
-      const zKey = rk.starts(d.tier, d.indexKey);
-      const zTtl = ttl === 0 ? 0 : ttl + TIER_MS[d.tier];
-      let z = zKeys.get(zKey);
-      if (z === undefined) {
-        z = { pos: zKeys.size + 1, ttl: zTtl };
-        zKeys.set(zKey, z);
-      } else if (zTtl > z.ttl) z.ttl = zTtl;
-      tierStarts.set(`${d.tier}:${d.bucketStart}`, [TIER_NUMBER[d.tier], d.bucketStart]);
-      rowKeys.push(rk.row(d.tier, d.bucketStart, d.indexKey));
-      rows.push([
-        ix.pos,
-        z.pos,
-        d.indexKey,
-        d.bucketStart,
-        ttl,
-        d.count,
-        d.successCount,
-        d.failureCount,
-        d.skippedCount,
-        d.startedAtMin,
-        d.startedAtMax,
-        d.durationMsCount,
-        d.durationMsSum,
-        d.durationMsMin,
-        d.durationMsMax,
-        flatHistogram(d.durationMsHist),
-        d.intervalMsCount,
-        d.intervalMsSum,
-        d.intervalMsMin,
-        d.intervalMsMax,
-        flatHistogram(d.intervalMsHist),
-      ]);
-    }
-    const keys = [
-      rk.markers,
-      rk.state,
-      fenceKey,
-      rk.indexNames,
-      rk.tierStarts("minute"),
-      rk.tierStarts("hour"),
-      rk.tierStarts("day"),
-      ...rowKeys,
-      ...ixKeys.keys(),
-      ...zKeys.keys(),
-    ];
-    const fence = batch.fence === null ? "" : `${batch.fence.fence}:${batch.fence.token}`;
-    const markerTtl = this.#ttl === null ? 0 : this.#ttl.minute;
-    const stateTtl = this.#ttl === null ? 0 : this.#ttl.intervalState;
-    const ixList = [...ixKeys.values()].map((ix) => [ix.ttl, ix.name]);
-    const zList = [...zKeys.values()].map((z) => z.ttl);
-    const args = [
-      fence,
-      String(now),
-      String(markerTtl),
-      String(stateTtl),
-      JSON.stringify([rows, ixList, zList, [...tierStarts.values()]]),
-      String(batch.markers.length),
-    ];
-    for (const m of batch.markers) args.push(m.unit, String(m.expected), String(m.high));
-    for (const s of batch.intervalState) args.push(stateKey(s.param, s.value), String(s.lastMs));
-    return { keys, args };
-  }
-
-  #rowTtl(tier: Tier, start: number, now: number): number {
-    if (this.#ttl === null) return 0;
-    return this.#ttl[tier] + Math.max(0, start + TIER_MS[tier] - now);
   }
 
   async forgetMarkers(ref: ReportRef, units: readonly string[]): Promise<void> {
@@ -541,28 +449,6 @@ function markerHigh(value: unknown): number | null {
   if (value === null || value === undefined) return null;
   const match = /^(\d+)/.exec(String(value));
   return match === null ? null : Number(match[1]);
-}
-
-function flatHistogram(hist: Histogram): number[] {
-  const out: number[] = [];
-  for (const [index, count] of hist) out.push(index, count);
-  return out;
-}
-
-/** One delta per bucket key (the script reads each hash once before writing it). */
-function uniqueDeltas(deltas: readonly RollupDelta[]): RollupDelta[] {
-  const unique = new Map<string, RollupDelta>();
-  for (const d of deltas) {
-    const key = `${d.tier}\u0000${d.bucketStart}\u0000${d.indexKey}`;
-    const seen = unique.get(key);
-    if (seen === undefined) unique.set(key, d);
-    else {
-      const merged = copyRecord(seen);
-      mergeRecord(merged, d);
-      unique.set(key, merged);
-    }
-  }
-  return [...unique.values()];
 }
 
 function toRecord(tier: Tier, start: number, indexKey: string, hash: Record<string, string>): RollupRecord {

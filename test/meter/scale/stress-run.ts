@@ -16,7 +16,7 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -143,7 +143,12 @@ async function stages(specs: StoreSpec[], dir: string, size: StressSize): Promis
   const raceGo = join(dir, "go-race");
   const rows = String(size.batchRows);
   const deadlineMs = String(size.deadlineMs ?? 30_000);
-  const signal = (file: string, word: "go" | "abort"): void => writeFileSync(file, word);
+  // Written aside and renamed: a processor polling for the file must never see it empty (it reads
+  // anything but "go" as abort, and a loaded machine can pause the writer between create and write).
+  const signal = (file: string, word: "go" | "abort"): void => {
+    writeFileSync(`${file}.tmp`, word);
+    renameSync(`${file}.tmp`, file);
+  };
   // Every child starts now; processors wait for their signal, so all start-ups overlap.
   const crashing = runChild(processor, ["crash", specsJson, crashGo, deadlineMs, rows]);
   const racing = Array.from({ length: 4 }, () => runChild(processor, ["compete", specsJson, raceGo, deadlineMs, rows]));
