@@ -72,6 +72,28 @@ export function copyRecord(record: RollupRecord, tier = record.tier, bucketStart
 
 let warnedClamp = false;
 
+/**
+ * One delta per bucket key (`keyOf`): deltas of the same bucket in one batch are merged into a copy,
+ * never into the caller's objects. Stores that write each bucket once per statement need this.
+ */
+export function mergeByBucket<D extends RollupRecord>(
+  deltas: Iterable<D>,
+  keyOf: (delta: D) => string,
+): Map<string, RollupRecord> {
+  const unique = new Map<string, RollupRecord>();
+  for (const d of deltas) {
+    const key = keyOf(d);
+    const seen = unique.get(key);
+    if (seen === undefined) unique.set(key, d);
+    else {
+      const merged = copyRecord(seen);
+      mergeRecord(merged, d);
+      unique.set(key, merged);
+    }
+  }
+  return unique;
+}
+
 /** A stored additive value as a safe number: non-numeric -> 0, past 2^53 -> clamped (warned once). */
 export function storedCount(value: unknown): number {
   const n = storedNumber(value);

@@ -3,8 +3,8 @@
  * of them instead of a `setTimeout` + `clearTimeout` per call.
  *
  * Why: a per-call timer is armed and disarmed across the event-loop turn that waits for the reply,
- * which costs a lone caller extra loop iterations (measured: ~0.3 more `epoll_pwait` per Redis call)
- * and several µs of CPU per call, a sizeable share of a ~50 µs round trip. Every call gets the same
+ * which costs a lone caller extra loop iterations (under strace, 63 k instead of 51 k `epoll_pwait`
+ * for 43.5 k lone Redis calls), on a path whose whole round trip is ~50 µs. Every call gets the same
  * timeout, so deadlines are reached in the order calls started: a FIFO queue whose head is the next
  * deadline, one timer armed for it, and finished calls marked (and dropped once at the head) keep
  * the per-call cost to a push and a flag. The timer is not disarmed when the queue empties: it fires

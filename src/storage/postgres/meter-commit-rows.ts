@@ -14,7 +14,7 @@
 
 import { MAX_BUCKET } from "../../meter/histogram.ts";
 import { indexNameOfKey } from "../../meter/index-key.ts";
-import { copyRecord, mergeRecord } from "../../meter/rollup-record.ts";
+import { mergeByBucket } from "../../meter/rollup-record.ts";
 import {
   type CommitBatch,
   type Histogram,
@@ -64,17 +64,10 @@ export function commitRows(ref: ReportRef, batch: CommitBatch): CommitRows {
     }
     if (seen.size === keys.length) return { cols, order: cols.order, keys };
   }
-  const unique = new Map<string, RollupDelta>();
-  for (const d of batch.rollups) {
-    const key = `${base}${TIER_NUMBER[d.tier]}\u0000${d.bucketStart}\u0000${d.indexKey}`;
-    const seen = unique.get(key);
-    if (seen === undefined) unique.set(key, d);
-    else {
-      const merged = copyRecord(seen);
-      mergeRecord(merged, d);
-      unique.set(key, merged);
-    }
-  }
+  const unique = mergeByBucket(
+    batch.rollups,
+    (d) => `${base}${TIER_NUMBER[d.tier]}\u0000${d.bucketStart}\u0000${d.indexKey}`,
+  );
   const rows = [...unique].map(([key, d]) => ({ key, d, name: indexNameOfKey(d.indexKey) }));
   rows.sort(
     (a, b) =>

@@ -6,7 +6,7 @@
  */
 
 import { indexNameOfKey } from "../../meter/index-key.ts";
-import { copyRecord, mergeRecord } from "../../meter/rollup-record.ts";
+import { mergeByBucket } from "../../meter/rollup-record.ts";
 import {
   type CommitBatch,
   type Histogram,
@@ -53,18 +53,7 @@ function uniqueColumns(batch: CommitBatch): boolean {
 
 /** One delta per bucket key. */
 function uniqueDeltas(deltas: readonly RollupDelta[]): RollupDelta[] {
-  const unique = new Map<string, RollupDelta>();
-  for (const d of deltas) {
-    const key = `${d.tier}\u0000${d.bucketStart}\u0000${d.indexKey}`;
-    const seen = unique.get(key);
-    if (seen === undefined) unique.set(key, d);
-    else {
-      const merged = copyRecord(seen);
-      mergeRecord(merged, d);
-      unique.set(key, merged);
-    }
-  }
-  return [...unique.values()];
+  return [...mergeByBucket(deltas, (d) => `${d.tier}\u0000${d.bucketStart}\u0000${d.indexKey}`).values()];
 }
 
 /** A bucket's TTL: the tier's retention past the bucket's end (0 = none). */
