@@ -5,9 +5,16 @@
  */
 
 import { histogramFrom, mergeHistogram } from "./histogram.ts";
-import type { RollupRecord, Tier } from "./rollups.ts";
+import type { Histogram, RollupRecord, Tier } from "./rollups.ts";
 
-export function emptyRecord(tier: Tier, bucketStart: number, indexName: string, indexKey: string): RollupRecord {
+/** `intervalMsHist` may be a shared read-only empty histogram for deltas that rarely carry intervals. */
+export function emptyRecord(
+  tier: Tier,
+  bucketStart: number,
+  indexName: string,
+  indexKey: string,
+  intervalMsHist: Histogram = new Map(),
+): RollupRecord {
   return {
     tier,
     bucketStart,
@@ -28,7 +35,7 @@ export function emptyRecord(tier: Tier, bucketStart: number, indexName: string, 
     intervalMsSum: 0,
     intervalMsMin: null,
     intervalMsMax: null,
-    intervalMsHist: new Map(),
+    intervalMsHist,
   };
 }
 

@@ -8,9 +8,7 @@
  * been quiet as long, so writers are done with them. A file is one *unit*: line n is `seq` n. A
  * large file is delivered in chunks to the same reader while the claim is held; the consumed line
  * count is kept beside the lease (`.progress`), so after a release or crash the next claimer skips
- * those lines unparsed (and the rollup markers skip anything else already applied). A claim keeps
- * the file's bytes; every line is checked to be JSON when the file is claimed, and parsed only when
- * its entry's payload is read (`meter-file-entry.ts`).
+ * those lines unparsed (and the rollup markers skip anything else already applied).
  *
  * Crash behaviour: a claimer that dies stops touching its lease; after `leaseTtl` the lease is
  * stale and the next reader takes the file over from `processing/`, before newer files. `ack`
@@ -18,6 +16,7 @@
  * stalled writer may have appended); otherwise it releases it and the markers skip what was applied.
  */
 
+import { isAscii } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import {
   type FileHandle,
@@ -33,12 +32,10 @@ import {
 } from "node:fs/promises";
 import { join } from "node:path";
 import { TallyError } from "../../errors.ts";
-import { type EventPayload, payloadJson, payloadLine } from "../../meter/payload.ts";
+import { type EventPayload, payloadLine } from "../../meter/payload.ts";
 import type { AckResult, MeterStream, StreamBatch, StreamEntry, StreamRef } from "../../meter/stream.ts";
 import { type Clock, systemClock } from "../../time/clock.ts";
 import { type Duration, toMs } from "../../time/duration.ts";
-import { FileEntry } from "./meter-file-entry.ts";
-import { isJsonText } from "./meter-file-json-check.ts";
 import { fileMinute, type StreamDirs, streamDirs } from "./meter-file-layout.ts";
 import {
   createLease,
@@ -51,7 +48,7 @@ import {
   takeOverLease,
   touchLease,
 } from "./meter-file-leases.ts";
-import { countLines, encodingOf, type LineEncoding, lineOffset, parseLine } from "./meter-file-lines.ts";
+import { lineOffset, parseLines } from "./meter-file-lines.ts";
 import { expireQuarantine, quarantineBytes, quarantineFile, sampleOf } from "./meter-file-quarantine.ts";
 import { type Durability, LogWriter } from "./meter-file-writer.ts";
 
@@ -90,11 +87,7 @@ interface Claim {
   path: string;
   reader: string;
   lease: LeaseFile;
-  /** The file's bytes (off the JS heap); lines are parsed as they are delivered. */
-  buffer: Buffer;
-  encoding: LineEncoding;
-  /** Byte offset of line `next`. */
-  offset: number;
+  payloads: unknown[];
   total: number;
   size: number;
   next: number;
@@ -236,7 +229,7 @@ export class FileStream implements MeterStream {
   append(namespace: string, payloads: readonly EventPayload[]): Promise<void> {
     if (payloads.length === 1) {
       const payload = payloads[0] as EventPayload;
-      return this.#writer(namespace, payload.name).writeLine(payloadJson(payload));
+      return this.#writer(namespace, payload.name).write(payloadLine(payload), 1);
     }
     const byName = new Map<string, string[]>();
     for (const payload of payloads) {
@@ -274,14 +267,10 @@ export class FileStream implements MeterStream {
       const count = Math.min(options.maxRows - entries.length, claim.total - claim.next + 1);
       if (count <= 0) return;
       const from = claim.next;
-      const { buffer, encoding, file } = claim;
-      let offset = claim.offset;
       for (let seq = from; seq < from + count; seq++) {
-        const end = buffer.indexOf(10, offset);
-        entries.push(new FileEntry(file, seq, buffer, offset, end, encoding));
-        offset = end + 1;
+        entries.push({ id: `${claim.file}:${seq}`, unit: claim.file, seq, payload: claim.payloads[seq - 1] });
+        claim.payloads[seq - 1] = undefined;
       }
-      claim.offset = offset;
       claim.next = from + count;
       parts.push({ claim, from, to: from + count - 1 });
     };
@@ -427,28 +416,26 @@ export class FileStream implements MeterStream {
       await truncate(path, cut);
       buffer = buffer.subarray(0, cut);
     }
-    const encoding = encodingOf(buffer);
-    const total = countLines(buffer);
+    // Lines are almost always ASCII: then a latin1 copy is the same text, without UTF-8 decoding.
+    const text = buffer.toString(isAscii(buffer) ? "latin1" : "utf8");
+    let total = 0;
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) total++;
     const stored = await progress;
     const n = stored === null ? 0 : Number(stored);
     const done = Number.isSafeInteger(n) && n > 0 && n <= total ? n : 0;
-    const offset = lineOffset(buffer, done);
-    // Every line is checked now, so a non-JSON line quarantines the file before any of it is
-    // delivered (a byte scan, `meter-file-json-check.ts`; JSON.parse confirms a "no"); entries
-    // parse their line when read (see `meter-file-entry.ts`).
-    const bad: Array<{ line: number; start: number; end: number }> = [];
-    for (let line = done + 1, start = offset; line <= total; line++) {
-      const end = buffer.indexOf(10, start);
-      if (!isJsonText(buffer, start, end) && parseLine(buffer, start, end, encoding) === undefined) {
-        bad.push({ line, start, end });
-      }
-      start = end + 1;
-    }
+    const payloads = new Array<unknown>(done);
+    const parsed = parseLines(text, lineOffset(text, done), total - done);
+    const bad: number[] = [];
+    parsed.forEach((value, i) => {
+      if (value === undefined) bad.push(done + i + 1);
+    });
     if (bad.length > 0 && this.#malformed === "quarantine") {
-      const samples = bad.slice(0, 5).map((b) => sampleOf(b.line, buffer.toString(encoding, b.start, b.end)));
+      const lines = text.split("\n");
+      const samples = bad.slice(0, 5).map((n) => sampleOf(n, lines[n - 1] as string));
       await quarantineFile(dirs.quarantine, path, file, "malformed_jsonl", now, samples);
       return giveUp();
     }
+    for (const value of parsed) payloads.push(value);
     const claim: Claim = {
       key: join(dirs.root, file),
       ref,
@@ -457,9 +444,7 @@ export class FileStream implements MeterStream {
       path,
       reader,
       lease,
-      buffer,
-      encoding,
-      offset,
+      payloads,
       total,
       size: buffer.length,
       next: done + 1,

@@ -232,38 +232,6 @@ describe("FileStream quarantine", () => {
     await skip.stream.close();
   });
 
-  it("a non-JSON line past the first read's rows still quarantines the file before any row is delivered", async () => {
-    const { stream, clock, dirs } = setup();
-    const good = Array.from({ length: 6 }, (_, i) => `${JSON.stringify(p(i))}\n`).join("");
-    await put(dirs, START, `${good}{broken\n${JSON.stringify(p(7))}\n`);
-    clock.advance("2m");
-    assert.equal((await stream.read(ref, { maxRows: 2, reader: "r" })).entries.length, 0);
-    const m = await meta(dirs.quarantine);
-    assert.equal(m?.reason, "malformed_jsonl");
-    assert.deepEqual(m?.samples, [{ line: 7, text: "{broken" }]);
-    await stream.close();
-  });
-
-  it("delivers a file in chunks, parsing each line when read, UTF-8 included", async () => {
-    const { stream, clock, dirs } = setup();
-    const rows = [p(1), { ...p(2), params: { i: 2, who: "zoë ✓" } }, p(3), { ...p(4), params: { i: 4, who: "ü" } }];
-    await put(dirs, START, rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
-    clock.advance("2m");
-    const first = await stream.read(ref, { maxRows: 3, reader: "r" });
-    assert.deepEqual(
-      first.entries.map((e) => e.payload),
-      rows.slice(0, 3),
-    );
-    assert.deepEqual(first.entries[1]?.payload, first.entries[1]?.payload, "each read parses the same row");
-    await stream.ack(first);
-    const rest = await stream.read(ref, { maxRows: 3, reader: "r" });
-    assert.deepEqual(
-      rest.entries.map((e) => [e.seq, e.payload]),
-      [[4, rows[3]]],
-    );
-    await stream.close();
-  });
-
   it("a partial trailing line waits stalePartialAfter, then its complete lines are delivered and the tail quarantined", async () => {
     const { stream, clock, dirs } = setup();
     await put(dirs, START, `${JSON.stringify(p(1))}\n{"name":"jo`);
