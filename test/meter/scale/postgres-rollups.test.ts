@@ -8,6 +8,25 @@ import { type MeterRollupsHarness, meterRollupsContract } from "../../../src/tes
 import { usePostgres } from "../../support/services.ts";
 import { requireService, scratchPostgres } from "./scale-services.ts";
 
+/** The pool, counting the commits the database refused for a stale known histogram (TL410). */
+function countingRefusals(pool: import("pg").Pool) {
+  const counts = {
+    stale: 0,
+    pool: {
+      query: async (text: string, params?: unknown[]) => {
+        try {
+          return await pool.query(text, params);
+        } catch (error) {
+          if ((error as { code?: string }).code === "TL410") counts.stale++;
+          throw error;
+        }
+      },
+      connect: () => pool.connect(),
+    },
+  };
+  return counts;
+}
+
 const COLUMNS: Record<string, string> = {
   count: "count",
   successCount: "success_count",
@@ -161,19 +180,8 @@ describe("PostgresRollups", () => {
   it("a bucket changed by another writer since this store wrote it is merged in SQL, not overwritten", async (t) => {
     const pg = await usePostgres(t);
     if (!pg) return;
-    let stale = 0;
-    const counting = {
-      query: async (text: string, params?: unknown[]) => {
-        try {
-          return await pg.pool.query(text, params);
-        } catch (error) {
-          if ((error as { code?: string }).code === "TL410") stale++;
-          throw error;
-        }
-      },
-      connect: () => pg.pool.connect(),
-    };
-    const rollups = new PostgresRollups({ pool: counting });
+    const refusals = countingRefusals(pg.pool);
+    const rollups = new PostgresRollups({ pool: refusals.pool });
     const ref = { namespace: "n", name: "e", version: 1 };
     const d = emptyRecord("minute", 60_000, "", "all");
     d.count = 1;
@@ -193,13 +201,13 @@ describe("PostgresRollups", () => {
     assert.deepEqual(await commit("a"), { ok: true }); // inserts the bucket; the store knows it
     assert.deepEqual(await commit("b"), { ok: true }); // known: the totals are laid over it
     assert.deepEqual(await read(), [2, [[40, 2]]]);
-    assert.equal(stale, 0);
+    assert.equal(refusals.stale, 0);
     // Another writer adds 10 (and a bucket) behind this store's back.
     await pg.pool.query(
       `UPDATE tally_meter_rollups SET count = count + 10, duration_ms_hist = tally_meter_hist_add(duration_ms_hist, '{"40":10,"50":4}')`,
     );
     assert.deepEqual(await commit("c"), { ok: true }); // refused as stale, sent again unknown
-    assert.equal(stale, 1);
+    assert.equal(refusals.stale, 1);
     assert.deepEqual(await read(), [
       13,
       [
@@ -254,19 +262,8 @@ describe("PostgresRollups", () => {
   it("two stores writing one report stay exact, and back off the known path after refusals", async (t) => {
     const pg = await usePostgres(t);
     if (!pg) return;
-    let stale = 0;
-    const counting = {
-      query: async (text: string, params?: unknown[]) => {
-        try {
-          return await pg.pool.query(text, params);
-        } catch (error) {
-          if ((error as { code?: string }).code === "TL410") stale++;
-          throw error;
-        }
-      },
-      connect: () => pg.pool.connect(),
-    };
-    const stores = [new PostgresRollups({ pool: counting }), new PostgresRollups({ pool: counting })];
+    const refusals = countingRefusals(pg.pool);
+    const stores = [new PostgresRollups({ pool: refusals.pool }), new PostgresRollups({ pool: refusals.pool })];
     const ref = { namespace: "n", name: "e", version: 1 };
     const d = emptyRecord("hour", 0, "", "all");
     d.count = 1;
@@ -287,25 +284,14 @@ describe("PostgresRollups", () => {
     assert.deepEqual([...(r?.durationMsHist ?? [])], [[40, rounds]]);
     // Every commit after the first of each store meets a row the other changed; without the
     // backoff each would be refused once.
-    assert.ok(stale > 0 && stale <= 12, `refusals: ${stale}`);
+    assert.ok(refusals.stale > 0 && refusals.stale <= 12, `refusals: ${refusals.stale}`);
   });
 
   it("commits of one report issued together from one store run in turn, exact and never refused", async (t) => {
     const pg = await usePostgres(t);
     if (!pg) return;
-    let stale = 0;
-    const counting = {
-      query: async (text: string, params?: unknown[]) => {
-        try {
-          return await pg.pool.query(text, params);
-        } catch (error) {
-          if ((error as { code?: string }).code === "TL410") stale++;
-          throw error;
-        }
-      },
-      connect: () => pg.pool.connect(),
-    };
-    const rollups = new PostgresRollups({ pool: counting });
+    const refusals = countingRefusals(pg.pool);
+    const rollups = new PostgresRollups({ pool: refusals.pool });
     const ref = { namespace: "n", name: "e", version: 1 };
     const d = emptyRecord("day", 0, "", "all");
     d.count = 1;
@@ -324,7 +310,7 @@ describe("PostgresRollups", () => {
     const [r] = await rollups.readBuckets(ref, "day", [0], "all");
     assert.equal(r?.count, 9);
     assert.deepEqual([...(r?.durationMsHist ?? [])], [[40, 9]]);
-    assert.equal(stale, 0);
+    assert.equal(refusals.stale, 0);
   });
 
   it("installing over schema version 1 or 2 upgrades it in place; without autoInstall it names the fix", async (t) => {
