@@ -19,7 +19,7 @@
 import { addToHistogram } from "./histogram.ts";
 import { ALL_KEY } from "./index-key.ts";
 import type { CompiledIndex, InternedBatch, ValueIds } from "./interned-batch.ts";
-import { emptyRecord, maxOf, minOf } from "./rollup-record.ts";
+import { emptyRecord, mergeRecord } from "./rollup-record.ts";
 import { type Histogram, type IntervalStateUpdate, type RollupDelta, stateKey, type Tier } from "./rollups.ts";
 
 /**
@@ -49,22 +49,7 @@ function addHistogram(into: Histogram, from: Histogram): Histogram {
 
 /** `mergeRecord` for deltas that may hold the shared empty histogram. */
 function mergeDelta(into: RollupDelta, from: RollupDelta): void {
-  into.count += from.count;
-  into.successCount += from.successCount;
-  into.failureCount += from.failureCount;
-  into.skippedCount += from.skippedCount;
-  into.startedAtMin = minOf(into.startedAtMin, from.startedAtMin);
-  into.startedAtMax = maxOf(into.startedAtMax, from.startedAtMax);
-  into.durationMsCount += from.durationMsCount;
-  into.durationMsSum += from.durationMsSum;
-  into.durationMsMin = minOf(into.durationMsMin, from.durationMsMin);
-  into.durationMsMax = maxOf(into.durationMsMax, from.durationMsMax);
-  into.durationMsHist = addHistogram(into.durationMsHist, from.durationMsHist);
-  into.intervalMsCount += from.intervalMsCount;
-  into.intervalMsSum += from.intervalMsSum;
-  into.intervalMsMin = minOf(into.intervalMsMin, from.intervalMsMin);
-  into.intervalMsMax = maxOf(into.intervalMsMax, from.intervalMsMax);
-  into.intervalMsHist = addHistogram(into.intervalMsHist, from.intervalMsHist);
+  mergeRecord(into, from, addHistogram);
 }
 
 const MINUTE = 60_000;

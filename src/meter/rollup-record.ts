@@ -51,8 +51,22 @@ export function maxOf(a: number | null, b: number | null): number | null {
   return a > b ? a : b;
 }
 
-/** Adds `from` into `into` (keys of `into` are kept). */
-export function mergeRecord(into: RollupRecord, from: RollupRecord): void {
+/** Adds `from`'s counts into `into` and returns `into`. */
+function addIntoHistogram(into: Histogram, from: Histogram): Histogram {
+  mergeHistogram(into, from);
+  return into;
+}
+
+/**
+ * Adds `from` into `into` (keys of `into` are kept). `addHistogram` returns the histogram `into` holds
+ * afterwards: by default `into`'s own, added to in place; aggregation passes one that replaces a shared
+ * read-only empty histogram instead of writing into it.
+ */
+export function mergeRecord(
+  into: RollupRecord,
+  from: RollupRecord,
+  addHistogram: (into: Histogram, from: Histogram) => Histogram = addIntoHistogram,
+): void {
   into.count += from.count;
   into.successCount += from.successCount;
   into.failureCount += from.failureCount;
@@ -63,12 +77,12 @@ export function mergeRecord(into: RollupRecord, from: RollupRecord): void {
   into.durationMsSum += from.durationMsSum;
   into.durationMsMin = minOf(into.durationMsMin, from.durationMsMin);
   into.durationMsMax = maxOf(into.durationMsMax, from.durationMsMax);
-  mergeHistogram(into.durationMsHist, from.durationMsHist);
+  into.durationMsHist = addHistogram(into.durationMsHist, from.durationMsHist);
   into.intervalMsCount += from.intervalMsCount;
   into.intervalMsSum += from.intervalMsSum;
   into.intervalMsMin = minOf(into.intervalMsMin, from.intervalMsMin);
   into.intervalMsMax = maxOf(into.intervalMsMax, from.intervalMsMax);
-  mergeHistogram(into.intervalMsHist, from.intervalMsHist);
+  into.intervalMsHist = addHistogram(into.intervalMsHist, from.intervalMsHist);
 }
 
 export function copyRecord(record: RollupRecord, tier = record.tier, bucketStart = record.bucketStart): RollupRecord {
