@@ -4,9 +4,10 @@
  * from those minutes, which is far cheaper than touching three tiers per event.
  *
  * Why it is fast: param values arrive interned (`interned-batch.ts`), so finding an event's record
- * is a numeric map lookup per index, and an index key string is built once per distinct value
- * set, never per event. Each index value set caches its last minute record, since batches arrive
- * roughly in time order.
+ * is an array or numeric map lookup per index, and an index key string is built once per distinct
+ * value set, never per event. Each index value set caches its last minute record, since batches
+ * arrive roughly in time order. Records live in flat arrays (`aggregate-records.ts`) until the
+ * deltas are made at the end.
  *
  * Interval rules (spec §6 step 3): per interval param, the events carrying an indexable identity
  * are grouped by identity and walked in (startedAt, arrival) order against the stored state. A
@@ -16,52 +17,29 @@
  * State only moves forward; late events still count in their own buckets.
  */
 
-import { addToHistogram } from "./histogram.ts";
+import { Records } from "./aggregate-records.ts";
+import { bucketOf } from "./histogram.ts";
 import { ALL_KEY } from "./index-key.ts";
 import type { CompiledIndex, InternedBatch, ValueIds } from "./interned-batch.ts";
-import { emptyRecord, mergeRecord } from "./rollup-record.ts";
-import { type Histogram, type IntervalStateUpdate, type RollupDelta, stateKey, type Tier } from "./rollups.ts";
-
-/**
- * Most deltas (every value set without an interval rule) never get an interval sample. They share
- * this empty histogram instead of allocating one each; it refuses writes, so a consumer that tried
- * to mutate a delta would fail loudly instead of corrupting every other delta.
- */
-class EmptyHistogram extends Map<number, number> {
-  override set(): this {
-    throw new TypeError("a rollup delta's empty histogram is shared and read-only");
-  }
-}
-const EMPTY_HIST: Histogram = new EmptyHistogram();
-
-function newDelta(tier: Tier, bucketStart: number, indexName: string, indexKey: string): RollupDelta {
-  return emptyRecord(tier, bucketStart, indexName, indexKey, EMPTY_HIST);
-}
-
-function addHistogram(into: Histogram, from: Histogram): Histogram {
-  if (from.size === 0) return into;
-  const target = into === EMPTY_HIST ? new Map<number, number>() : into;
-  from.forEach((count, index) => {
-    target.set(index, (target.get(index) ?? 0) + count);
-  });
-  return target;
-}
-
-/** `mergeRecord` for deltas that may hold the shared empty histogram. */
-function mergeDelta(into: RollupDelta, from: RollupDelta): void {
-  mergeRecord(into, from, addHistogram);
-}
+import { type IntervalStateUpdate, type RollupColumns, type RollupDelta, stateKey } from "./rollups.ts";
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
-/** One index value set: its key, and its records per tier and bucket. */
+/**
+ * One index value set: its key and its minute records, in creation order, with their minute
+ * numbers (ms / 60 000). Batches arrive roughly in time order, so a minute is almost always the
+ * last one or a new latest one; only a leaf that sees an earlier minute again builds a Map.
+ */
 interface Leaf {
   indexKey: string;
-  minutes: Map<number, RollupDelta>;
+  records: number[];
+  minutes: number[];
   lastMinute: number;
-  last: RollupDelta | null;
+  last: number;
+  latest: number;
+  byMinute: Map<number, number> | null;
 }
 
 // Value ids below 2^17 pack three to a number (51 bits); larger sets fall back to string keys.
@@ -69,17 +47,31 @@ const PACK = 131_072;
 
 class IndexTable {
   readonly index: CompiledIndex;
-  readonly leaves = new Map<number | string, Leaf>();
+  /** Every leaf, in creation order. */
+  readonly leaves: Leaf[] = [];
   readonly #ids: ValueIds[];
+  readonly #records: Records;
+  // Lookup by the index's kind: the all-events index has one leaf, a one-param index looks its
+  // leaf up by value id in an array, others by packed ids in a Map.
+  #only: Leaf | null = null;
+  readonly #byId: Array<Leaf | undefined> = [];
+  readonly #byKey = new Map<number | string, Leaf>();
 
-  constructor(index: CompiledIndex, ids: ValueIds[]) {
+  constructor(index: CompiledIndex, ids: ValueIds[], records: Records) {
     this.index = index;
     this.#ids = ids;
+    this.#records = records;
   }
 
   /** The leaf of the event whose value ids start at `row[base]`, or null when one is not indexable. */
   leaf(row: Int32Array, base: number): Leaf | null {
     const slots = this.index.slots;
+    if (slots.length === 1) {
+      const id = row[base + (slots[0] as number)] as number;
+      if (id < 0) return null;
+      return this.#byId[id] ?? this.#add(row, base, null, id);
+    }
+    if (slots.length === 0) return this.#only ?? this.#add(row, base, null, -1);
     let packed: number | string = 0;
     if (slots.length <= 3) {
       for (let i = 0; i < slots.length; i++) {
@@ -101,11 +93,23 @@ class IndexTable {
       }
       packed = key;
     }
-    let leaf = this.leaves.get(packed);
-    if (leaf === undefined) {
-      leaf = { indexKey: this.#keyOf(row, base), minutes: new Map(), lastMinute: Number.NaN, last: null };
-      this.leaves.set(packed, leaf);
-    }
+    return this.#byKey.get(packed) ?? this.#add(row, base, packed, -1);
+  }
+
+  #add(row: Int32Array, base: number, packed: number | string | null, id: number): Leaf {
+    const leaf: Leaf = {
+      indexKey: this.#keyOf(row, base),
+      records: [],
+      minutes: [],
+      lastMinute: Number.NaN,
+      last: -1,
+      latest: Number.NEGATIVE_INFINITY,
+      byMinute: null,
+    };
+    this.leaves.push(leaf);
+    if (packed !== null) this.#byKey.set(packed, leaf);
+    else if (id >= 0) this.#byId[id] = leaf;
+    else this.#only = leaf;
     return leaf;
   }
 
@@ -121,12 +125,23 @@ class IndexTable {
     return key;
   }
 
-  minuteRecord(leaf: Leaf, minute: number): RollupDelta {
-    if (leaf.lastMinute === minute) return leaf.last as RollupDelta;
-    let record = leaf.minutes.get(minute);
+  /** The leaf's record of minute number `minute`. */
+  minuteRecord(leaf: Leaf, minute: number): number {
+    if (leaf.lastMinute === minute) return leaf.last;
+    let record: number | undefined;
+    if (minute <= leaf.latest) {
+      if (leaf.byMinute === null) {
+        leaf.byMinute = new Map();
+        for (let i = 0; i < leaf.records.length; i++)
+          leaf.byMinute.set(leaf.minutes[i] as number, leaf.records[i] as number);
+      }
+      record = leaf.byMinute.get(minute);
+    } else leaf.latest = minute;
     if (record === undefined) {
-      record = newDelta("minute", minute, this.index.name, leaf.indexKey);
-      leaf.minutes.set(minute, record);
+      record = this.#records.add(0, minute * MINUTE, this.index.name, leaf.indexKey);
+      leaf.records.push(record);
+      leaf.minutes.push(minute);
+      leaf.byMinute?.set(minute, record);
     }
     leaf.lastMinute = minute;
     leaf.last = record;
@@ -134,43 +149,42 @@ class IndexTable {
   }
 }
 
-export interface Aggregate {
-  rollups: RollupDelta[];
-  intervalState: IntervalStateUpdate[];
+/** Code-unit order: byte order (as SQL stores compare) for ASCII, which index keys always are. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function addEvent(r: RollupDelta, status: number, t: number, d: number): void {
-  r.count++;
-  if (status === 0) r.successCount++;
-  else if (status === 1) r.failureCount++;
-  else r.skippedCount++;
-  if (r.startedAtMin === null || t < r.startedAtMin) r.startedAtMin = t;
-  if (r.startedAtMax === null || t > r.startedAtMax) r.startedAtMax = t;
-  if (d >= 0) {
-    r.durationMsCount++;
-    r.durationMsSum += d;
-    if (r.durationMsMin === null || d < r.durationMsMin) r.durationMsMin = d;
-    if (r.durationMsMax === null || d > r.durationMsMax) r.durationMsMax = d;
-    addToHistogram(r.durationMsHist, d);
+/** An aggregation's deltas, as columns and (made on first read) as objects. */
+export class Aggregate {
+  readonly columns: RollupColumns;
+  readonly intervalState: IntervalStateUpdate[];
+  readonly #records: Records;
+  #rollups: RollupDelta[] | null = null;
+
+  constructor(records: Records, intervalState: IntervalStateUpdate[]) {
+    this.#records = records;
+    this.columns = records;
+    this.intervalState = intervalState;
   }
-}
 
-function addInterval(r: RollupDelta, gap: number): void {
-  r.intervalMsCount++;
-  r.intervalMsSum += gap;
-  if (r.intervalMsMin === null || gap < r.intervalMsMin) r.intervalMsMin = gap;
-  if (r.intervalMsMax === null || gap > r.intervalMsMax) r.intervalMsMax = gap;
-  if (r.intervalMsHist === EMPTY_HIST) r.intervalMsHist = new Map();
-  addToHistogram(r.intervalMsHist, gap);
+  /** In key order: tier (minute, hour, day), index name, bucket start, index key. */
+  get rollups(): RollupDelta[] {
+    if (this.#rollups === null) {
+      const records = this.#records;
+      this.#rollups = Array.from(records.order, (r) => records.delta(r));
+    }
+    return this.#rollups;
+  }
 }
 
 export function aggregate(batch: InternedBatch, state: ReadonlyMap<string, number>): Aggregate {
   const { compiled, row, width, count, status, startedAt, durationMs } = batch;
+  const records = new Records(count + (count >> 2));
   const tables = new Map<CompiledIndex, IndexTable>();
   const tableOf = (index: CompiledIndex): IndexTable => {
     let table = tables.get(index);
     if (table === undefined) {
-      table = new IndexTable(index, batch.ids);
+      table = new IndexTable(index, batch.ids, records);
       tables.set(index, table);
     }
     return table;
@@ -179,13 +193,15 @@ export function aggregate(batch: InternedBatch, state: ReadonlyMap<string, numbe
 
   for (let e = 0; e < count; e++) {
     const t = startedAt[e] as number;
-    const minute = t - (t % MINUTE);
+    const minute = Math.floor(t / MINUTE);
     const base = e * width;
     const s = status[e] as number;
     const d = durationMs[e] as number;
-    for (const table of indexTables) {
+    const bucket = d >= 0 ? bucketOf(d) : 0;
+    for (let i = 0; i < indexTables.length; i++) {
+      const table = indexTables[i] as IndexTable;
       const leaf = table.leaf(row, base);
-      if (leaf !== null) addEvent(table.minuteRecord(leaf, minute), s, t, d);
+      if (leaf !== null) records.addEvent(table.minuteRecord(leaf, minute), s, t, d, bucket);
     }
   }
 
@@ -193,36 +209,52 @@ export function aggregate(batch: InternedBatch, state: ReadonlyMap<string, numbe
   for (const interval of compiled.intervals) {
     const ids = batch.ids[interval.slot] as ValueIds;
     const ruleTables = interval.rules.map(tableOf);
-    // Group event positions by identity, keeping arrival order within each group.
-    const groups: number[][] = [];
+    // Event positions grouped by identity (a counting sort: arrival order kept within a group);
+    // group `id` is order[first[id] .. first[id + 1]).
+    const first = new Int32Array(ids.values.length + 1);
     for (let e = 0; e < count; e++) {
       const id = row[e * width + interval.slot] as number;
-      if (id < 0) continue;
-      const group = groups[id];
-      if (group === undefined) groups[id] = [e];
-      else group.push(e);
+      if (id >= 0) first[id + 1] = (first[id + 1] as number) + 1;
     }
-    for (let id = 0; id < groups.length; id++) {
-      const group = groups[id];
-      if (group === undefined) continue;
+    for (let id = 1; id < first.length; id++) first[id] = (first[id] as number) + (first[id - 1] as number);
+    const order = new Int32Array(first[first.length - 1] as number);
+    const fill = first.slice(0, -1);
+    for (let e = 0; e < count; e++) {
+      const id = row[e * width + interval.slot] as number;
+      if (id >= 0) order[(fill[id] as number)++] = e;
+    }
+    for (let id = 0; id + 1 < first.length; id++) {
+      const from = first[id] as number;
+      const to = first[id + 1] as number;
+      if (from === to) continue;
       let sorted = true;
-      for (let i = 1; i < group.length && sorted; i++) {
-        sorted = (startedAt[group[i - 1] as number] as number) <= (startedAt[group[i] as number] as number);
+      for (let i = from + 1; i < to && sorted; i++) {
+        sorted = (startedAt[order[i - 1] as number] as number) <= (startedAt[order[i] as number] as number);
       }
       // Array.prototype.sort is stable: equal starts keep their arrival order.
-      if (!sorted) group.sort((a, b) => (startedAt[a] as number) - (startedAt[b] as number));
+      if (!sorted) {
+        const group = Array.from(order.subarray(from, to)).sort(
+          (a, b) => (startedAt[a] as number) - (startedAt[b] as number),
+        );
+        order.set(group, from);
+      }
       const value = ids.values[id] as string;
       let previous = state.get(stateKey(interval.param, value)) ?? null;
       let moved = false;
-      for (const e of group) {
+      for (let i = from; i < to; i++) {
+        const e = order[i] as number;
         const t = startedAt[e] as number;
         if (previous !== null && t <= previous) continue;
         let accepted = false;
-        for (const table of ruleTables) {
+        for (let k = 0; k < ruleTables.length; k++) {
+          const table = ruleTables[k] as IndexTable;
           const leaf = table.leaf(row, e * width);
           if (leaf === null) continue;
           accepted = true;
-          if (previous !== null) addInterval(table.minuteRecord(leaf, t - (t % MINUTE)), t - previous);
+          if (previous !== null) {
+            const gap = t - previous;
+            records.addInterval(table.minuteRecord(leaf, Math.floor(t / MINUTE)), gap, bucketOf(gap));
+          }
         }
         if (accepted) {
           previous = t;
@@ -232,40 +264,71 @@ export function aggregate(batch: InternedBatch, state: ReadonlyMap<string, numbe
       if (moved && previous !== null) intervalState.push({ param: interval.param, value, lastMs: previous });
     }
   }
+  records.order = keyOrder(records, tables);
+  return new Aggregate(records, intervalState);
+}
 
-  const rollups: RollupDelta[] = [];
-  for (const table of tables.values()) {
+/**
+ * Hour and day records merged from the minutes, and every record's number in key order (tier,
+ * index name, bucket start, index key): the order of the SQL stores' primary keys, so consecutive
+ * upserts touch the same B-tree pages instead of one page per row (for SQLite that also kept each
+ * multi-row statement's journal small).
+ */
+function keyOrder(records: Records, tables: Map<CompiledIndex, IndexTable>): Int32Array {
+  const byName = [...tables.values()].sort((a, b) => compareText(a.index.name, b.index.name));
+  // Per tier, per table: record numbers in leaf key order.
+  const lists: number[][][] = [[], [], []];
+  for (const table of byName) {
     const name = table.index.name;
-    for (const leaf of table.leaves.values()) {
-      let hour: RollupDelta | null = null;
-      let day: RollupDelta | null = null;
-      const hours = new Map<number, RollupDelta>();
-      const days = new Map<number, RollupDelta>();
-      for (const record of leaf.minutes.values()) {
-        rollups.push(record);
-        const start = record.bucketStart;
+    const minutes: number[] = [];
+    const hours: number[] = [];
+    const days: number[] = [];
+    for (const leaf of table.leaves.sort((a, b) => compareText(a.indexKey, b.indexKey))) {
+      let hour = -1;
+      let day = -1;
+      let leafHours: Map<number, number> | null = null;
+      let leafDays: Map<number, number> | null = null;
+      for (let i = 0; i < leaf.records.length; i++) {
+        const record = leaf.records[i] as number;
+        minutes.push(record);
+        const start = records.bucketStart[record] as number;
         const hourStart = start - (start % HOUR);
-        if (hour === null || hour.bucketStart !== hourStart) {
-          hour = hours.get(hourStart) ?? null;
-          if (hour === null) {
-            hour = newDelta("hour", hourStart, name, leaf.indexKey);
-            hours.set(hourStart, hour);
+        if (hour < 0 || records.bucketStart[hour] !== hourStart) {
+          leafHours ??= new Map();
+          hour = leafHours.get(hourStart) ?? -1;
+          if (hour < 0) {
+            hour = records.add(1, hourStart, name, leaf.indexKey);
+            leafHours.set(hourStart, hour);
+            hours.push(hour);
           }
         }
-        mergeDelta(hour, record);
+        records.merge(hour, record);
         const dayStart = start - (start % DAY);
-        if (day === null || day.bucketStart !== dayStart) {
-          day = days.get(dayStart) ?? null;
-          if (day === null) {
-            day = newDelta("day", dayStart, name, leaf.indexKey);
-            days.set(dayStart, day);
+        if (day < 0 || records.bucketStart[day] !== dayStart) {
+          leafDays ??= new Map();
+          day = leafDays.get(dayStart) ?? -1;
+          if (day < 0) {
+            day = records.add(2, dayStart, name, leaf.indexKey);
+            leafDays.set(dayStart, day);
+            days.push(day);
           }
         }
-        mergeDelta(day, record);
+        records.merge(day, record);
       }
-      for (const record of hours.values()) rollups.push(record);
-      for (const record of days.values()) rollups.push(record);
+    }
+    lists[0]?.push(minutes);
+    lists[1]?.push(hours);
+    lists[2]?.push(days);
+  }
+  const order = new Int32Array(records.size);
+  let k = 0;
+  const start = records.bucketStart;
+  for (const tier of lists) {
+    for (const list of tier) {
+      // The list holds the leaves in key order; a stable sort by start keeps that order per start.
+      list.sort((a, b) => (start[a] as number) - (start[b] as number));
+      for (const record of list) order[k++] = record;
     }
   }
-  return { rollups, intervalState };
+  return order;
 }

@@ -8,15 +8,26 @@
  * race on the marker's `expected` value and the loser re-reads and skips. Interval rules need the
  * previous start per identity, so they run under a fenced lease; a processor whose lease was taken
  * over has its commit rejected with `LockLostError`.
+ *
+ * The loop runs one stage ahead (`Pipeline` below, `commit-plan.ts`): the next batch is read,
+ * parsed and aggregated while the current commit is in flight. Commits still run one at a time and
+ * in order, each batch is acked only after all its commits, and a plan made on the assumption that
+ * the commit in flight succeeds is redone when it did not.
  */
 
-import { LockLostError, TallyError } from "../errors.ts";
 import type { Clock } from "../time/clock.ts";
-import { aggregate } from "./aggregate.ts";
-import { type CompiledDefinition, compileDefinition, InternedBatch } from "./interned-batch.ts";
-import { parseRow } from "./parse-row.ts";
-import type { Lease, MarkerUpdate, MeterRollups, ReportRef, StoredDefinition } from "./rollups.ts";
-import type { MeterStream, StreamBatch, StreamEntry } from "./stream.ts";
+import {
+  assumedAfter,
+  type CommitPlan,
+  makePlan,
+  type PlanContext,
+  readMarkersFor,
+  settleCommit,
+  startCommit,
+} from "./commit-plan.ts";
+import { compileDefinition } from "./interned-batch.ts";
+import type { CommitResult, Lease, MeterRollups, ReportRef, StoredDefinition } from "./rollups.ts";
+import type { MeterStream, StreamBatch } from "./stream.ts";
 
 export interface ProcessProgress {
   processed: number;
@@ -56,14 +67,12 @@ export interface ProcessRun {
   warn: (message: string, cause?: unknown) => void;
 }
 
-const MAX_COMMIT_TRIES = 8;
-
 export function leaseKeyOf(ref: ReportRef): string {
   return `${ref.namespace}:report:${ref.name}:v${ref.version}`;
 }
 
 export async function runProcess(run: ProcessRun): Promise<ProcessResult> {
-  const { stream, rollups, clock, ref } = run;
+  const { rollups, clock, ref } = run;
   const result: ProcessResult = {
     eventName: ref.name,
     version: ref.version,
@@ -104,49 +113,14 @@ export async function runProcess(run: ProcessRun): Promise<ProcessResult> {
     renewTimer.unref();
   }
 
-  let batch: StreamBatch | null = null;
+  const ctx: PlanContext = { run, compiled, lease, lost: () => leaseLost };
   // Markers of units that left the stream are forgotten once per call, not once per batch (one
   // store round trip and, for SQLite, one fsync less per batch). Unit names are never reused, so
   // a marker that outlives its unit for a moment is harmless (spec §6: "ack, before forget").
   const removed: string[] = [];
+  const pipeline = new Pipeline(run, ctx, result, removed);
   try {
-    let readSoFar = 0;
-    while (readSoFar < run.maxRows) {
-      if (run.signal?.aborted === true) break;
-      const want = Math.min(run.batchRows, run.maxRows - readSoFar);
-      batch = await stream.read({ namespace: ref.namespace, name: ref.name }, { maxRows: want, reader: run.reader });
-      if (batch.entries.length === 0) break;
-      readSoFar += batch.entries.length;
-      const current = batch;
-      try {
-        await applyBatch(run, compiled, current.entries, lease, () => leaseLost, result);
-      } catch (error) {
-        await stream.release(current).catch(() => {});
-        throw error;
-      }
-      let ack: { ok: boolean; removedUnits: string[] };
-      try {
-        ack = await stream.ack(current);
-      } catch (error) {
-        run.warn(`tally meter: ack failed for ${ref.name}; the rows come back and their markers skip them`, error);
-        ack = { ok: false, removedUnits: [] };
-      }
-      if (!ack.ok) {
-        await stream.release(current).catch(() => {});
-        batch = null;
-        result.complete = false;
-        break;
-      }
-      for (const unit of ack.removedUnits) removed.push(unit);
-      run.onProgress?.({
-        processed: result.processed,
-        skippedAlreadyProcessed: result.skippedAlreadyProcessed,
-        malformed: result.malformed,
-      });
-      if (readSoFar >= run.maxRows && current.entries.length === want) result.hasMore = true;
-      if (current.entries.length < want) break;
-    }
-    if (batch !== null) await stream.release(batch);
+    await pipeline.run();
   } finally {
     if (renewTimer !== undefined) clearInterval(renewTimer);
     if (lease !== null) await rollups.releaseLease(lease).catch(() => {});
@@ -159,111 +133,128 @@ export async function runProcess(run: ProcessRun): Promise<ProcessResult> {
   return result;
 }
 
-async function applyBatch(
-  run: ProcessRun,
-  compiled: CompiledDefinition,
-  entries: readonly StreamEntry[],
-  lease: Lease | null,
-  lost: () => boolean,
-  result: ProcessResult,
-): Promise<void> {
-  const size = Math.max(1, run.rollups.maxEntriesPerCommit);
-  for (let from = 0; from < entries.length; from += size) {
-    await commitPart(run, compiled, entries.slice(from, from + size), lease, lost, result);
-  }
+interface Batch {
+  batch: StreamBatch;
+  /** Commits of its parts not yet settled. */
+  unsettled: number;
+  /** The counts once its last part settled, for `onProgress` after its ack. */
+  progress: ProcessProgress | null;
 }
 
-/** Ids of the fresh entries before position `end` (the slow path for out-of-order batches). */
-function seenIds(entries: readonly StreamEntry[], end: number, markers: ReadonlyMap<string, number>): Set<string> {
-  const seen = new Set<string>();
-  for (let i = 0; i < end; i++) {
-    const entry = entries[i] as StreamEntry;
-    if (entry.seq > (markers.get(entry.unit) ?? 0)) seen.add(entry.id);
-  }
-  return seen;
+interface InFlight {
+  plan: CommitPlan;
+  commit: Promise<CommitResult>;
+  owner: Batch;
 }
 
-async function commitPart(
-  run: ProcessRun,
-  compiled: CompiledDefinition,
-  entries: readonly StreamEntry[],
-  lease: Lease | null,
-  lost: () => boolean,
-  result: ProcessResult,
-): Promise<void> {
-  const { rollups, ref } = run;
-  const units = new Set<string>();
-  let lastUnit: string | null = null;
-  for (const entry of entries) {
-    if (entry.unit !== lastUnit) {
-      lastUnit = entry.unit;
-      units.add(entry.unit);
-    }
+/**
+ * The read -> plan -> commit -> ack loop, one stage ahead: while a part's commit is in flight
+ * (a server round trip for PostgreSQL and Redis), the next batch is read and the next part is
+ * planned and aggregated, assuming that commit succeeds (`commit-plan.ts`). Commits stay one at a
+ * time and in order; a batch is acked (its rows deleted) only after all its parts committed, and
+ * acks run in order behind the commits. A failure releases every batch not yet acked.
+ */
+class Pipeline {
+  readonly #run: ProcessRun;
+  readonly #ctx: PlanContext;
+  readonly #result: ProcessResult;
+  readonly #removed: string[];
+  readonly #open: Batch[] = [];
+  #acks: Promise<void> = Promise.resolve();
+  #ackFailed = false;
+  #readSoFar = 0;
+  #done = false;
+
+  constructor(run: ProcessRun, ctx: PlanContext, result: ProcessResult, removed: string[]) {
+    this.#run = run;
+    this.#ctx = ctx;
+    this.#result = result;
+    this.#removed = removed;
   }
-  let markers = await rollups.readMarkers(ref, [...units]);
-  for (let attempt = 1; attempt <= MAX_COMMIT_TRIES; attempt++) {
-    const highs = new Map<string, number>();
-    const interned = new InternedBatch(compiled, entries.length);
-    let skipped = 0;
-    let malformed = 0;
-    let fresh = 0;
-    // Duplicate ids: a batch holds an ascending run per unit, so an entry whose seq is not above
-    // its unit's high so far is either a duplicate or out of order; only then are ids compared.
-    let seen: Set<string> | null = null;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i] as StreamEntry;
-      if (entry.seq <= (markers.get(entry.unit) ?? 0)) {
-        skipped++;
-        continue;
-      }
-      const high = highs.get(entry.unit);
-      if (high !== undefined && entry.seq <= high) {
-        seen ??= seenIds(entries, i, markers);
-        if (seen.has(entry.id)) {
-          skipped++;
-          continue;
+
+  async run(): Promise<void> {
+    let inflight: InFlight | null = null;
+    try {
+      const size = Math.max(1, this.#run.rollups.maxEntriesPerCommit);
+      for (let current = await this.#read(); current !== null; current = await this.#read()) {
+        const entries = current.batch.entries;
+        current.unsettled = Math.ceil(entries.length / size);
+        for (let from = 0; from < entries.length; from += size) {
+          const part = entries.slice(from, from + size);
+          const assumed = inflight === null ? null : assumedAfter(inflight.plan);
+          let plan = await makePlan(this.#ctx, part, await readMarkersFor(this.#ctx, part, assumed), assumed);
+          if (inflight !== null && !(await this.#settle(inflight))) {
+            plan = await makePlan(this.#ctx, part, await readMarkersFor(this.#ctx, part, null), null);
+          }
+          if (this.#ackFailed) return;
+          const commit = startCommit(this.#ctx, plan);
+          // Awaited in #settle; a rejection meanwhile must not count as unhandled.
+          commit.catch(() => {});
+          inflight = { plan, commit, owner: current };
         }
-      } else highs.set(entry.unit, entry.seq);
-      seen?.add(entry.id);
-      fresh++;
-      const event = parseRow(entry.payload, ref.name);
-      if (event === null) malformed++;
-      else interned.add(event);
-    }
-    if (fresh === 0) {
-      result.skippedAlreadyProcessed += skipped;
-      return;
-    }
-    const keys = interned.intervalKeys();
-    const state = keys.length > 0 ? await rollups.readIntervalState(ref, keys) : new Map<string, number>();
-    const { rollups: deltas, intervalState } = aggregate(interned, state);
-    const updates: MarkerUpdate[] = [];
-    for (const [unit, high] of highs) updates.push({ unit, expected: markers.get(unit) ?? 0, high });
-    if (lost())
-      throw new LockLostError(`the lease on ${ref.name} v${ref.version} was lost; another processor holds it`);
-    const outcome = await rollups.commit(ref, {
-      rollups: deltas,
-      intervalState,
-      markers: updates,
-      fence: lease,
-      now: run.clock.now(),
-    });
-    if (outcome.ok) {
-      result.processed += fresh;
-      result.malformed += malformed;
-      result.skippedAlreadyProcessed += skipped;
-      return;
-    }
-    const reread = await rollups.readMarkers(ref, outcome.conflicts);
-    markers = new Map(markers);
-    for (const unit of outcome.conflicts) {
-      const high = reread.get(unit);
-      if (high === undefined) markers.delete(unit);
-      else markers.set(unit, high);
+      }
+      if (inflight !== null) await this.#settle(inflight);
+      inflight = null;
+      await this.#acks;
+    } finally {
+      if (inflight !== null) await inflight.commit.catch(() => {});
+      await this.#acks;
+      // Whatever is still open was not acked (an error or a failed ack): give its rows back.
+      for (const open of this.#open.splice(0)) await this.#run.stream.release(open.batch).catch(() => {});
     }
   }
-  throw new TallyError(
-    "STORE_UNAVAILABLE",
-    `processing ${ref.name} v${ref.version} kept conflicting with another processor after ${MAX_COMMIT_TRIES} tries; run it again`,
-  );
+
+  /** The next batch, or null when maxRows, the signal, a short batch or a failed ack says stop. */
+  async #read(): Promise<Batch | null> {
+    const run = this.#run;
+    if (this.#done || this.#ackFailed || this.#readSoFar >= run.maxRows || run.signal?.aborted === true) return null;
+    const want = Math.min(run.batchRows, run.maxRows - this.#readSoFar);
+    const batch = await run.stream.read(
+      { namespace: run.ref.namespace, name: run.ref.name },
+      { maxRows: want, reader: run.reader },
+    );
+    if (batch.entries.length === 0) {
+      this.#done = true;
+      return null;
+    }
+    this.#readSoFar += batch.entries.length;
+    if (this.#readSoFar >= run.maxRows && batch.entries.length === want) this.#result.hasMore = true;
+    if (batch.entries.length < want) this.#done = true;
+    const open: Batch = { batch, unsettled: 0, progress: null };
+    this.#open.push(open);
+    return open;
+  }
+
+  /** Settles a commit (see `settleCommit`); acks its batch after its last part. */
+  async #settle(inflight: InFlight): Promise<boolean> {
+    const firstTry = await settleCommit(this.#ctx, inflight.plan, inflight.commit, this.#result);
+    const owner = inflight.owner;
+    if (--owner.unsettled === 0) {
+      const { processed, skippedAlreadyProcessed, malformed } = this.#result;
+      owner.progress = { processed, skippedAlreadyProcessed, malformed };
+      this.#acks = this.#acks.then(() => this.#ack(owner));
+    }
+    return firstTry;
+  }
+
+  async #ack(owner: Batch): Promise<void> {
+    const run = this.#run;
+    if (this.#ackFailed) return;
+    let ack: { ok: boolean; removedUnits: string[] };
+    try {
+      ack = await run.stream.ack(owner.batch);
+    } catch (error) {
+      run.warn(`tally meter: ack failed for ${run.ref.name}; the rows come back and their markers skip them`, error);
+      ack = { ok: false, removedUnits: [] };
+    }
+    if (!ack.ok) {
+      this.#ackFailed = true;
+      this.#result.complete = false;
+      this.#result.hasMore = false;
+      return;
+    }
+    this.#open.splice(this.#open.indexOf(owner), 1);
+    for (const unit of ack.removedUnits) this.#removed.push(unit);
+    if (owner.progress !== null) run.onProgress?.(owner.progress);
+  }
 }

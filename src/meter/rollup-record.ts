@@ -5,16 +5,9 @@
  */
 
 import { histogramFrom, mergeHistogram } from "./histogram.ts";
-import type { Histogram, RollupRecord, Tier } from "./rollups.ts";
+import type { RollupRecord, Tier } from "./rollups.ts";
 
-/** `intervalMsHist` may be a shared read-only empty histogram for deltas that rarely carry intervals. */
-export function emptyRecord(
-  tier: Tier,
-  bucketStart: number,
-  indexName: string,
-  indexKey: string,
-  intervalMsHist: Histogram = new Map(),
-): RollupRecord {
+export function emptyRecord(tier: Tier, bucketStart: number, indexName: string, indexKey: string): RollupRecord {
   return {
     tier,
     bucketStart,
@@ -35,7 +28,7 @@ export function emptyRecord(
     intervalMsSum: 0,
     intervalMsMin: null,
     intervalMsMax: null,
-    intervalMsHist,
+    intervalMsHist: new Map(),
   };
 }
 
@@ -51,22 +44,8 @@ export function maxOf(a: number | null, b: number | null): number | null {
   return a > b ? a : b;
 }
 
-/** Adds `from`'s counts into `into` and returns `into`. */
-function addIntoHistogram(into: Histogram, from: Histogram): Histogram {
-  mergeHistogram(into, from);
-  return into;
-}
-
-/**
- * Adds `from` into `into` (keys of `into` are kept). `addHistogram` returns the histogram `into` holds
- * afterwards: by default `into`'s own, added to in place; aggregation passes one that replaces a shared
- * read-only empty histogram instead of writing into it.
- */
-export function mergeRecord(
-  into: RollupRecord,
-  from: RollupRecord,
-  addHistogram: (into: Histogram, from: Histogram) => Histogram = addIntoHistogram,
-): void {
+/** Adds `from` into `into` (keys of `into` are kept). */
+export function mergeRecord(into: RollupRecord, from: RollupRecord): void {
   into.count += from.count;
   into.successCount += from.successCount;
   into.failureCount += from.failureCount;
@@ -77,12 +56,12 @@ export function mergeRecord(
   into.durationMsSum += from.durationMsSum;
   into.durationMsMin = minOf(into.durationMsMin, from.durationMsMin);
   into.durationMsMax = maxOf(into.durationMsMax, from.durationMsMax);
-  into.durationMsHist = addHistogram(into.durationMsHist, from.durationMsHist);
+  mergeHistogram(into.durationMsHist, from.durationMsHist);
   into.intervalMsCount += from.intervalMsCount;
   into.intervalMsSum += from.intervalMsSum;
   into.intervalMsMin = minOf(into.intervalMsMin, from.intervalMsMin);
   into.intervalMsMax = maxOf(into.intervalMsMax, from.intervalMsMax);
-  into.intervalMsHist = addHistogram(into.intervalMsHist, from.intervalMsHist);
+  mergeHistogram(into.intervalMsHist, from.intervalMsHist);
 }
 
 export function copyRecord(record: RollupRecord, tier = record.tier, bucketStart = record.bucketStart): RollupRecord {

@@ -147,6 +147,15 @@ describe("aggregate", () => {
           const want = oracle(def, events as ParsedEvent[], state);
           const byId = new Map(got.rollups.map((r) => [`${r.tier}|${r.bucketStart}|${r.indexKey}`, r]));
           assert.equal(byId.size, got.rollups.length, "one delta per (tier, bucket, index key)");
+          const tierRank = { minute: 0, hour: 1, day: 2 };
+          const sortKey = (r: RollupRecord) => [tierRank[r.tier], r.indexName, r.bucketStart, r.indexKey] as const;
+          for (let i = 1; i < got.rollups.length; i++) {
+            const [a, b] = [sortKey(got.rollups[i - 1] as RollupRecord), sortKey(got.rollups[i] as RollupRecord)];
+            const cmp =
+              a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) || a[2] - b[2] || (a[3] < b[3] ? -1 : 1);
+            assert.ok(cmp < 0, "deltas come in key order (tier, index name, bucket start, index key)");
+          }
+          assert.equal(got.columns.order.length, got.rollups.length);
           assert.deepEqual(
             new Map([...byId].map(([k, r]) => [k, normal(r)])),
             new Map([...want.records].map(([k, r]) => [k, normal(r)])),

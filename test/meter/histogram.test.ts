@@ -2,9 +2,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
+  addHistogramJson,
   addToHistogram,
   bucketOf,
   bucketRange,
+  FrozenHistogram,
+  histogramFrom,
+  histogramJson,
   MAX_BUCKET,
   mergeHistogram,
   percentile,
@@ -90,5 +94,46 @@ describe("merge", () => {
         assert.deepEqual(sorted(merged(histOf(x), histOf(y))), sorted(histOf([...x, ...y])));
       }),
     );
+  });
+});
+
+describe("stored histogram text", () => {
+  const texts = fc.oneof(
+    fc.array(fc.nat({ max: 2_000_000 }), { maxLength: 30 }).map((values) => histogramJson(histOf(values))),
+    fc.constantFrom(
+      '{"x":1,"-3":2,"40":"7","41":"zz"}',
+      '{"01":2,"3":1}',
+      "[1,2]",
+      "not json",
+      '{"5":0,"6":-1}',
+      "{}",
+      '{"3":1,"3":2}',
+      '{ "3": 1 }',
+      '{"3":1.5,"4":07}',
+      '{"815":1,"816":2}',
+      '{"3":1e3}',
+    ),
+    fc.constant(null),
+  );
+
+  it("addHistogramJson equals reading both with histogramFrom's rules and adding them", () => {
+    fc.assert(
+      fc.property(texts, texts, (a, b) => {
+        const want = histogramFrom(a);
+        mergeHistogram(want, histogramFrom(b));
+        assert.deepEqual(sorted(histogramFrom(addHistogramJson(a, b))), sorted(want));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a frozen histogram refuses writes and keeps its JSON", () => {
+    const frozen = new FrozenHistogram([
+      [3, 1],
+      [40, 2],
+    ]);
+    assert.throws(() => frozen.set(1, 1), TypeError);
+    assert.equal(histogramJson(frozen), '{"3":1,"40":2}');
+    assert.equal(histogramJson(frozen), frozen.json);
   });
 });

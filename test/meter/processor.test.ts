@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { DefinitionChangedError, LockLostError } from "../../src/errors.ts";
 import { DefinitionBuilder } from "../../src/meter/definition.ts";
@@ -6,6 +9,7 @@ import { EventMeter } from "../../src/meter/event-meter.ts";
 import type { EventPayload } from "../../src/meter/payload.ts";
 import { leaseKeyOf } from "../../src/meter/processor.ts";
 import type { CommitBatch, MeterRollups, ReportRef } from "../../src/meter/rollups.ts";
+import { FileStream } from "../../src/storage/file/meter-stream.ts";
 import { MemoryRollups } from "../../src/storage/memory/meter-rollups.ts";
 import { MemoryStream } from "../../src/storage/memory/meter-stream.ts";
 import { TestClock } from "../../src/time/clock.ts";
@@ -210,6 +214,130 @@ describe("intervals", () => {
     clock.advance("31s");
     assert.equal((await meter.processPending("f", { version: 1 }, (r) => r.measureIntervalBy("feed"))).processed, 1);
     assert.ok(held);
+  });
+});
+
+/**
+ * Rollups whose commits apply a macrotask later, like a server round trip: the processor then
+ * plans the next batch (markers, interval state, aggregation) before the previous commit landed.
+ * `before` runs first inside each commit (a competitor may act there).
+ */
+function slowCommits(rollups: MemoryRollups, before?: (n: number, r: ReportRef, b: CommitBatch) => Promise<void>) {
+  let n = 0;
+  const slow = Object.create(rollups) as MeterRollups & { commits: number };
+  for (const m of [
+    "ensureDefinition",
+    "getDefinition",
+    "readMarkers",
+    "readIntervalState",
+    "forgetMarkers",
+    "acquireLease",
+    "releaseLease",
+    "renewLease",
+    "readBuckets",
+    "readIndex",
+    "listBuckets",
+  ] as const) {
+    (slow as unknown as Record<string, unknown>)[m] = (rollups[m] as (...a: unknown[]) => unknown).bind(rollups);
+  }
+  Object.defineProperty(slow, "maxEntriesPerCommit", { value: rollups.maxEntriesPerCommit });
+  slow.commit = async (r: ReportRef, batch: CommitBatch) => {
+    const k = ++n;
+    slow.commits = k;
+    await new Promise((resolve) => setImmediate(resolve));
+    await before?.(k, r, batch);
+    return rollups.commit(r, batch);
+  };
+  return slow;
+}
+
+describe("pipelined batches", () => {
+  const define = (r: import("../../src/meter/definition.ts").ReportDefiner) =>
+    r.indexBy("provider").measureIntervalBy("feed", { groupBy: "provider" });
+  const events = Array.from({ length: 40 }, (_, i) => ({
+    at: T("2026-05-06T10:00:00Z") + i * 45_000 + (i % 3) * 7_000,
+    params: { feed: i % 4, provider: i % 3 === 0 ? "a" : "b" },
+  }));
+
+  async function processed(batchRows: number, slow: boolean) {
+    const { meter, rollups, record, clock, stream } = memoryMeter();
+    for (const e of events) await record("f", e.at, e.params, "success", 10 + (e.at % 97));
+    const store = slow ? slowCommits(rollups) : rollups;
+    const processor = new EventMeter({ stream, rollups: store, clock });
+    const result = await processor.processPending("f", { version: 1, batchRows }, define);
+    const summaries = await Promise.all(
+      [undefined, { provider: "a" }, { provider: "b" }].map((by) => meter.summary("f", { version: 1, by: by ?? null })),
+    );
+    return { result, summaries, commits: (store as { commits?: number }).commits };
+  }
+
+  it("small batches planned while the previous commit is in flight give the rollups and interval samples of one batch", async () => {
+    const whole = await processed(1000, false);
+    const pipelined = await processed(3, true);
+    assert.equal(pipelined.commits, 14);
+    assert.equal(pipelined.result.processed, 40);
+    assert.deepEqual(pipelined.summaries, whole.summaries);
+    const samples = (whole.summaries[1]?.intervalMsCount ?? 0) + (whole.summaries[2]?.intervalMsCount ?? 0);
+    assert.equal(samples, 36, "every event after its feed's first adds a sample to its provider");
+  });
+
+  // The timeout guards the gate below: a processor that did not plan ahead would wait forever.
+  it("a plan made ahead expects the marker its unit gets from the commit in flight (no conflict per chunk of a file)", {
+    timeout: 10_000,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tally-pipeline-"));
+    try {
+      const clock = new TestClock("2026-05-06T10:00:00Z");
+      const stream = new FileStream({ path: dir, clock, durability: "none" });
+      const rollups = new MemoryRollups();
+      const meter = new EventMeter({ stream, rollups, clock });
+      for (let i = 0; i < 9; i++) void meter.start("j", { i }).success();
+      await stream.close();
+      clock.advance("2m");
+      // Commits 1 and 2 land only once the processor reads the markers for the next chunk.
+      let reads = 0;
+      const waiting: Array<() => void> = [];
+      const slow = slowCommits(rollups, async (n) => {
+        if (n < 3 && reads <= n) await new Promise<void>((resolve) => waiting.push(resolve));
+      });
+      const readMarkers = slow.readMarkers;
+      slow.readMarkers = async (r, units) => {
+        const found = await readMarkers(r, units);
+        reads++;
+        for (const wake of waiting.splice(0)) wake();
+        return found;
+      };
+      const reader = new EventMeter({ stream: new FileStream({ path: dir, clock }), rollups: slow, clock });
+      const result = await reader.processPending("j", { version: 1, batchRows: 3 });
+      assert.equal(result.processed, 9);
+      assert.equal(slow.commits, 3, "one commit per chunk of the one file, none redone");
+      assert.equal((await reader.summary("j", { version: 1 })).count, 9);
+      await reader.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a commit that conflicts discards the plan made ahead on its assumption; every row counts once", async () => {
+    const { meter, rollups, record, clock, stream } = memoryMeter();
+    for (let i = 0; i < 9; i++) await record("j", T("2026-05-06T10:00:00Z") + i * 1000, { i });
+    // While the first commit is in flight, another processor commits the same rows first.
+    const racing = slowCommits(rollups, async (n, r, batch) => {
+      if (n === 1) assert.deepEqual(await rollups.commit(r, batch), { ok: true });
+    });
+    const progress: number[] = [];
+    const result = await new EventMeter({ stream, rollups: racing, clock }).processPending("j", {
+      version: 1,
+      batchRows: 3,
+      onProgress: (p) => progress.push(p.processed),
+    });
+    assert.deepEqual(
+      { processed: result.processed, skipped: result.skippedAlreadyProcessed, complete: result.complete },
+      { processed: 6, skipped: 3, complete: true },
+    );
+    assert.deepEqual(progress, [0, 3, 6]);
+    assert.equal((await meter.summary("j", { version: 1 })).count, 9, "counted once");
+    assert.equal(await meter.pendingCount("j"), 0);
   });
 });
 

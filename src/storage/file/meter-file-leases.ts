@@ -1,10 +1,10 @@
 /**
- * Lease files, because Node has no `flock`. A lease `leases/<file>.lease` is created with `O_EXCL`
- * (`open(…, "wx")`), so exactly one reader creates it. Its mtime is the holder's heartbeat, written
- * from the stream clock (so tests move it with a TestClock); a lease whose mtime lags the clock by
- * more than `leaseTtl` is stale. A stale lease is taken over by renaming it to a unique tombstone
+ * Lease files, because Node has no `flock`. A lease `leases/<file>.lease` is linked into place
+ * from a draft (`link` fails on an existing name, like `O_EXCL`), so exactly one reader creates it.
+ * Its mtime is the holder's heartbeat, written from the stream clock (so tests move it with a
+ * TestClock); a lease whose mtime lags the clock by more than `leaseTtl` is stale. A stale lease is taken over by renaming it to a unique tombstone
  * (one rename wins), checking the tombstone really was stale, deleting it and creating the lease
- * again with `O_EXCL`.
+ * again.
  */
 
 import { randomBytes } from "node:crypto";
@@ -27,16 +27,27 @@ export function progressPath(leasesDir: string, file: string): string {
   return join(leasesDir, `${file}.progress`);
 }
 
-/** Creates the lease with O_EXCL; null when someone else holds it. */
+/**
+ * Creates the lease; null when someone else holds it. It is written aside and linked into place
+ * (`link` fails on an existing name, like O_EXCL), so it appears whole with its heartbeat already
+ * set: no reader ever sees it empty, or dated by the wall clock instead of the stream clock, and a
+ * claimer that dies meanwhile leaves at most a draft (swept by housekeeping), never a lease.
+ */
 export async function createLease(path: string, reader: string, now: number): Promise<LeaseFile | null> {
   const token = randomBytes(8).toString("hex");
+  const draft = `${path}.${token}.draft`;
+  await writeFile(draft, JSON.stringify({ reader, pid: process.pid, host: HOST, token }));
   try {
-    await writeFile(path, JSON.stringify({ reader, pid: process.pid, host: HOST, token }), { flag: "wx" });
+    await utimes(draft, now / 1000, now / 1000);
+    await link(draft, path);
   } catch (error) {
-    if (isCode(error, "EEXIST")) return null;
+    // ENOENT: another reader's housekeeping took the draft for a stale leftover (its mtime was the
+    // wall clock's until utimes); no lease was made, so the file is simply tried again later.
+    if (isCode(error, "EEXIST") || isCode(error, "ENOENT")) return null;
     throw error;
+  } finally {
+    await unlink(draft).catch(() => {});
   }
-  await utimes(path, now / 1000, now / 1000).catch(() => {});
   return { path, token };
 }
 

@@ -1,42 +1,42 @@
 /**
- * Parsing a claimed log file's lines into payloads (see `meter-stream.ts`). A line that is not
- * JSON gives `undefined`; the stream then quarantines the file or delivers the row as malformed.
+ * A claimed log file's lines, read straight from its bytes (see `meter-stream.ts`). A line that is
+ * not JSON gives `undefined`; the stream then quarantines the file or delivers the row as malformed.
+ *
+ * Why lines are parsed one at a time from the Buffer: a claim keeps the file's bytes off the JS
+ * heap and parses each line when it is delivered, so a batch's payloads die young. Parsing a whole
+ * large file up front kept hundreds of thousands of objects alive across batches, and the garbage
+ * collector copied them over and over (plus one string of the whole file and two more to join its
+ * lines into one array): ~2.8 µs per line, against ~0.8 µs for one `JSON.parse` per line.
  */
 
-/**
- * Parses the lines of `text` (complete lines, each ending in "\n") from char offset `start`; a
- * line that is not JSON gives `undefined`. The common case is one `JSON.parse` of the lines joined
- * into an array, taken only when every line looks like one object (starts with "{", ends with "}")
- * and the array has exactly one element per line; anything else is parsed line by line.
- */
-export function parseLines(text: string, start: number, count: number): unknown[] {
-  if (count === 0) return [];
-  let objects = text.charCodeAt(start) === 123;
-  for (let i = text.indexOf("\n", start); objects && i >= 0; i = text.indexOf("\n", i + 1)) {
-    objects = text.charCodeAt(i - 1) === 125 && (i + 1 === text.length || text.charCodeAt(i + 1) === 123);
-  }
-  if (objects) {
-    try {
-      const all = JSON.parse(`[${text.slice(start, -1).replaceAll("\n", ",")}]`) as unknown[];
-      if (all.length === count) return all;
-    } catch {
-      // fall through: find the bad lines one by one
-    }
-  }
-  const lines = text.slice(start).split("\n");
-  lines.pop();
-  return lines.map((line) => {
-    try {
-      return JSON.parse(line) as unknown;
-    } catch {
-      return undefined;
-    }
-  });
+import { isAscii } from "node:buffer";
+
+export type LineEncoding = "latin1" | "utf8";
+
+/** Lines are almost always ASCII: then latin1 decodes the same text without UTF-8 decoding. */
+export function encodingOf(buffer: Buffer): LineEncoding {
+  return isAscii(buffer) ? "latin1" : "utf8";
 }
 
-/** The char offset where line `n + 1` starts (0 for n = 0). */
-export function lineOffset(text: string, n: number): number {
+/** Complete lines (each ending in "\n") in `buffer`. */
+export function countLines(buffer: Buffer): number {
+  let total = 0;
+  for (let i = buffer.indexOf(10); i >= 0; i = buffer.indexOf(10, i + 1)) total++;
+  return total;
+}
+
+/** The byte offset where line `n + 1` starts (0 for n = 0). */
+export function lineOffset(buffer: Buffer, n: number): number {
   let at = 0;
-  for (let i = 0; i < n; i++) at = text.indexOf("\n", at) + 1;
+  for (let i = 0; i < n; i++) at = buffer.indexOf(10, at) + 1;
   return at;
+}
+
+/** The line in `[start, end)` parsed, or `undefined` when it is not JSON. */
+export function parseLine(buffer: Buffer, start: number, end: number, encoding: LineEncoding): unknown {
+  try {
+    return JSON.parse(buffer.toString(encoding, start, end)) as unknown;
+  } catch {
+    return undefined;
+  }
 }

@@ -85,25 +85,37 @@ export class LogWriter {
     this.#o = options;
   }
 
+  /** Queues one line given without its "\n"; resolves per the durability mode. */
+  writeLine(json: string): Promise<void> {
+    return this.#append(json, 1, true);
+  }
+
   /** Queues lines (each ending in "\n"); resolves per the durability mode. */
   write(text: string, lines: number): Promise<void> {
+    return this.#append(text, lines, false);
+  }
+
+  #append(text: string, lines: number, newline: boolean): Promise<void> {
     const mode = this.#o.durability;
     let batch = this.#queue[this.#queue.length - 1];
     if (batch === undefined || mode === "fsync") {
       // "fsync" queues one small batch per write; the others fill one pooled buffer per batch.
       const buffer =
-        mode === "fsync" ? Buffer.allocUnsafe(text.length * 3) : (this.#pool.pop() ?? Buffer.allocUnsafe(MIN_BUFFER));
+        mode === "fsync"
+          ? Buffer.allocUnsafe(text.length * 3 + 1)
+          : (this.#pool.pop() ?? Buffer.allocUnsafe(MIN_BUFFER));
       batch = newBatch(mode !== "none", buffer);
       this.#queue.push(batch);
     }
     // A UTF-16 code unit takes at most 3 UTF-8 bytes, so this much room always fits the text.
-    const room = batch.used + text.length * 3;
+    const room = batch.used + text.length * 3 + 1;
     if (room > batch.buffer.length) {
       const grown = Buffer.allocUnsafe(Math.max(room, batch.buffer.length * 2));
       batch.buffer.copy(grown, 0, 0, batch.used);
       batch.buffer = grown;
     }
     batch.used += batch.buffer.write(text, batch.used);
+    if (newline) batch.buffer[batch.used++] = 10;
     batch.lines += lines;
     if (mode === "fsync" || batch.lines >= this.#o.batchEvents) this.#kick();
     else if (this.#timer === null && !this.#busy) {

@@ -3,20 +3,22 @@
  *
  * Writers append JSON lines to per-writer, per-minute files under `logs/` (see
  * `meter-file-writer.ts` for durability and group commit). A reader claims a file by creating its
- * lease with `O_EXCL` and renaming it `logs/x -> processing/x`; both steps are atomic, so exactly
- * one reader wins. Files are only claimed once their minute ended `claimGrace` ago and they have
- * been quiet as long, so writers are done with them. A file is one *unit*: line n is `seq` n. A
+ * lease (exclusively, `meter-file-leases.ts`) and renaming it `logs/x -> processing/x`; both steps
+ * are atomic, so exactly one reader wins. Files are only claimed once their minute ended
+ * `claimGrace` ago and they have been quiet as long, so writers are done with them. A file is one *unit*: line n is `seq` n. A
  * large file is delivered in chunks to the same reader while the claim is held; the consumed line
  * count is kept beside the lease (`.progress`), so after a release or crash the next claimer skips
- * those lines unparsed (and the rollup markers skip anything else already applied).
+ * those lines unparsed (and the rollup markers skip anything else already applied). A claim keeps
+ * the file's bytes; every line is checked to be JSON when the file is claimed, and parsed only when
+ * its entry's payload is read (`meter-file-entry.ts`).
  *
  * Crash behaviour: a claimer that dies stops touching its lease; after `leaseTtl` the lease is
- * stale and the next reader takes the file over from `processing/`, before newer files. `ack`
+ * stale and the next reader takes the file over from `processing/`, before newer files (or from
+ * `logs/`, when it died between taking the lease and renaming the file). `ack`
  * deletes a file only at its last line and only when its size did not change since it was read (a
  * stalled writer may have appended); otherwise it releases it and the markers skip what was applied.
  */
 
-import { isAscii } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import {
   type FileHandle,
@@ -32,10 +34,12 @@ import {
 } from "node:fs/promises";
 import { join } from "node:path";
 import { TallyError } from "../../errors.ts";
-import { type EventPayload, payloadLine } from "../../meter/payload.ts";
+import { type EventPayload, payloadJson, payloadLine } from "../../meter/payload.ts";
 import type { AckResult, MeterStream, StreamBatch, StreamEntry, StreamRef } from "../../meter/stream.ts";
 import { type Clock, systemClock } from "../../time/clock.ts";
 import { type Duration, toMs } from "../../time/duration.ts";
+import { FileEntry } from "./meter-file-entry.ts";
+import { isJsonText } from "./meter-file-json-check.ts";
 import { fileMinute, type StreamDirs, streamDirs } from "./meter-file-layout.ts";
 import {
   createLease,
@@ -48,7 +52,7 @@ import {
   takeOverLease,
   touchLease,
 } from "./meter-file-leases.ts";
-import { lineOffset, parseLines } from "./meter-file-lines.ts";
+import { countLines, encodingOf, type LineEncoding, lineOffset, parseLine } from "./meter-file-lines.ts";
 import { expireQuarantine, quarantineBytes, quarantineFile, sampleOf } from "./meter-file-quarantine.ts";
 import { type Durability, LogWriter } from "./meter-file-writer.ts";
 
@@ -87,7 +91,11 @@ interface Claim {
   path: string;
   reader: string;
   lease: LeaseFile;
-  payloads: unknown[];
+  /** The file's bytes (off the JS heap); lines are parsed as they are delivered. */
+  buffer: Buffer;
+  encoding: LineEncoding;
+  /** Byte offset of line `next`. */
+  offset: number;
   total: number;
   size: number;
   next: number;
@@ -229,7 +237,7 @@ export class FileStream implements MeterStream {
   append(namespace: string, payloads: readonly EventPayload[]): Promise<void> {
     if (payloads.length === 1) {
       const payload = payloads[0] as EventPayload;
-      return this.#writer(namespace, payload.name).write(payloadLine(payload), 1);
+      return this.#writer(namespace, payload.name).writeLine(payloadJson(payload));
     }
     const byName = new Map<string, string[]>();
     for (const payload of payloads) {
@@ -267,10 +275,14 @@ export class FileStream implements MeterStream {
       const count = Math.min(options.maxRows - entries.length, claim.total - claim.next + 1);
       if (count <= 0) return;
       const from = claim.next;
+      const { buffer, encoding, file } = claim;
+      let offset = claim.offset;
       for (let seq = from; seq < from + count; seq++) {
-        entries.push({ id: `${claim.file}:${seq}`, unit: claim.file, seq, payload: claim.payloads[seq - 1] });
-        claim.payloads[seq - 1] = undefined;
+        const end = buffer.indexOf(10, offset);
+        entries.push(new FileEntry(file, seq, buffer, offset, end, encoding));
+        offset = end + 1;
       }
+      claim.offset = offset;
       claim.next = from + count;
       parts.push({ claim, from, to: from + count - 1 });
     };
@@ -351,8 +363,17 @@ export class FileStream implements MeterStream {
   /** Claims a log file that `#claimable` accepted. */
   async #claimLog(ref: StreamRef, dirs: StreamDirs, file: string, reader: string, now: number): Promise<Claim | null> {
     const source = join(dirs.logs, file);
-    const lease = await createLease(leasePath(dirs.leases, file), reader, now);
-    if (lease === null) return null;
+    const lpath = leasePath(dirs.leases, file);
+    let lease = await createLease(lpath, reader, now);
+    if (lease === null) {
+      // A lease on a file still in logs/ is normally a claimer between its lease and its rename.
+      // One that went stale is a claimer that died there: take it over like a stale claim in
+      // processing/, or the file would wait forever.
+      const age = await leaseAge(lpath, now);
+      if (age === null || age <= this.#leaseTtl) return null;
+      lease = await takeOverLease(lpath, reader, now, this.#leaseTtl);
+      if (lease === null) return null;
+    }
     try {
       await rename(source, join(dirs.processing, file));
     } catch (error) {
@@ -416,26 +437,28 @@ export class FileStream implements MeterStream {
       await truncate(path, cut);
       buffer = buffer.subarray(0, cut);
     }
-    // Lines are almost always ASCII: then a latin1 copy is the same text, without UTF-8 decoding.
-    const text = buffer.toString(isAscii(buffer) ? "latin1" : "utf8");
-    let total = 0;
-    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) total++;
+    const encoding = encodingOf(buffer);
+    const total = countLines(buffer);
     const stored = await progress;
     const n = stored === null ? 0 : Number(stored);
     const done = Number.isSafeInteger(n) && n > 0 && n <= total ? n : 0;
-    const payloads = new Array<unknown>(done);
-    const parsed = parseLines(text, lineOffset(text, done), total - done);
-    const bad: number[] = [];
-    parsed.forEach((value, i) => {
-      if (value === undefined) bad.push(done + i + 1);
-    });
+    const offset = lineOffset(buffer, done);
+    // Every line is checked now, so a non-JSON line quarantines the file before any of it is
+    // delivered (a byte scan, `meter-file-json-check.ts`; JSON.parse confirms a "no"); entries
+    // parse their line when read (see `meter-file-entry.ts`).
+    const bad: Array<{ line: number; start: number; end: number }> = [];
+    for (let line = done + 1, start = offset; line <= total; line++) {
+      const end = buffer.indexOf(10, start);
+      if (!isJsonText(buffer, start, end) && parseLine(buffer, start, end, encoding) === undefined) {
+        bad.push({ line, start, end });
+      }
+      start = end + 1;
+    }
     if (bad.length > 0 && this.#malformed === "quarantine") {
-      const lines = text.split("\n");
-      const samples = bad.slice(0, 5).map((n) => sampleOf(n, lines[n - 1] as string));
+      const samples = bad.slice(0, 5).map((b) => sampleOf(b.line, buffer.toString(encoding, b.start, b.end)));
       await quarantineFile(dirs.quarantine, path, file, "malformed_jsonl", now, samples);
       return giveUp();
     }
-    for (const value of parsed) payloads.push(value);
     const claim: Claim = {
       key: join(dirs.root, file),
       ref,
@@ -444,7 +467,9 @@ export class FileStream implements MeterStream {
       path,
       reader,
       lease,
-      payloads,
+      buffer,
+      encoding,
+      offset,
       total,
       size: buffer.length,
       next: done + 1,
@@ -572,7 +597,7 @@ export class FileStream implements MeterStream {
     if (leases.length === 0) return;
     const present = new Set([...(await listProcessing()), ...(await listLogs())]);
     for (const name of leases) {
-      const file = name.replace(/\.(lease|progress)$|\.lease\.[0-9a-f]+\.tomb$/, "");
+      const file = name.replace(/\.(lease|progress)$|\.lease\.[0-9a-f]+\.(tomb|draft)$/, "");
       if (present.has(file)) continue;
       const path = join(dirs.leases, name);
       const age = await leaseAge(path, now);

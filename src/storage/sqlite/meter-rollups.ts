@@ -1,20 +1,21 @@
 /**
  * `SqliteRollups`: the embedded default `MeterRollups` (guarantees in `src/meter/rollups.ts`).
  *
- * One `BEGIN IMMEDIATE` transaction covers the fence check, the marker compare-and-set, the rollup
- * merges and the interval state, so the processed-entry gate is exact: a retry that reads a
- * different row set can never double count (the gem's JSON rollups could). WAL with
- * `synchronous=FULL` makes each commit durable before the processor deletes stream rows; processes
- * on one host may share the file (`busy_timeout=5000`). Leases live in a table and use the `now`
- * the caller passes. Merges run in SQL upserts (`meter-statements.ts`); histograms are added by a
- * registered function. Rollup rows name their report by a small integer from `<p>_reports`
- * (inserted once, never deleted, so an id never changes meaning).
+ * A commit is one `BEGIN IMMEDIATE` transaction (`meter-sqlite-commit.ts`), so the processed-entry
+ * gate is exact: a retry that reads a different row set can never double count (the gem's JSON
+ * rollups could). With a file path it runs on a commit thread with its own connection
+ * (`meter-sqlite-commit-thread.ts`) while reads stay here. WAL with `synchronous=FULL` makes each
+ * commit durable before the processor deletes stream rows; processes on one host may share the file
+ * (`busy_timeout=5000`). Leases live in a table and use the `now` the caller passes. Merges run in
+ * multi-row SQL upserts (`meter-rollup-upserts.ts`); histograms are added by a registered function.
+ * Rollup rows name their report by a small integer from `<p>_reports` (inserted once, never
+ * deleted, so an id never changes meaning).
  */
 
 import { readFileSync } from "node:fs";
-import { LockLostError, TallyError } from "../../errors.ts";
+import { TallyError } from "../../errors.ts";
 import { checkStoredDefinition, definitionJson } from "../../meter/definition.ts";
-import { histogramFrom, histogramJson, mergeHistogram } from "../../meter/histogram.ts";
+import { addHistogramJson } from "../../meter/histogram.ts";
 import { indexNameOfKey } from "../../meter/index-key.ts";
 import { fieldsFromColumns, mergeRecord, recordFromStored } from "../../meter/rollup-record.ts";
 import {
@@ -32,6 +33,9 @@ import {
   TIERS,
   type Tier,
 } from "../../meter/rollups.ts";
+import { rollupRows } from "./meter-rollup-rows.ts";
+import { type CommitWork, SqliteCommitter } from "./meter-sqlite-commit.ts";
+import { CommitThread } from "./meter-sqlite-commit-thread.ts";
 import { openSqlite, type SqliteDatabaseLike } from "./meter-sqlite-database.ts";
 import { prepareStatements, type Statements, TIER_CODE, TIER_OF_CODE } from "./meter-statements.ts";
 
@@ -44,6 +48,13 @@ export interface SqliteRollupsOptions {
   database?: SqliteDatabaseLike;
   /** Table name prefix. @default "tally_meter" */
   tablePrefix?: string;
+  /**
+   * Commit on a worker thread with its own connection, so processing overlaps commits (about 1.3x
+   * faster processing on two free cores). Off by default: it costs a thread and a second connection
+   * per store, which pays only while a processor is busy. Never used with `database` or ":memory:".
+   * @default false
+   */
+  commitThread?: boolean;
 }
 
 const SCHEMA_VERSION = "2";
@@ -62,8 +73,10 @@ export class SqliteRollups implements MeterRollups {
   readonly #prefix: string;
   #db: SqliteDatabaseLike | null = null;
   #st: Statements | null = null;
+  #committer: SqliteCommitter | null = null;
   #opening: Promise<void> | null = null;
-  #commitTx: ((ref: ReportRef, batch: CommitBatch, id: number) => CommitResult) | null = null;
+  #useThread: boolean;
+  #thread: CommitThread | null = null;
   readonly #reportIds = new Map<string, number>();
 
   constructor(options: SqliteRollupsOptions = {}) {
@@ -80,6 +93,9 @@ export class SqliteRollups implements MeterRollups {
     this.#prefix = prefix;
     this.#path = options.path ?? "./tally.db";
     this.#given = options.database;
+    // A second connection to an in-memory database would open another, empty database.
+    const inMemory = this.#path === "" || this.#path.startsWith(":memory:") || this.#path.includes("mode=memory");
+    this.#useThread = options.commitThread === true && this.#given === undefined && !inMemory;
   }
 
   /** Opens the database and installs the schema; every method calls it, so calling it is optional. */
@@ -113,16 +129,10 @@ export class SqliteRollups implements MeterRollups {
       }
       db.exec(SCHEMA_SQL.replaceAll("{{p}}", p));
       db.prepare(`INSERT OR IGNORE INTO ${p}_meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
-      db.function("tally_hist_add", { deterministic: true }, (a: unknown, b: unknown) => {
-        const hist = histogramFrom(a);
-        mergeHistogram(hist, histogramFrom(b));
-        return histogramJson(hist);
-      });
+      db.function("tally_hist_add", { deterministic: true }, addHistogramJson);
       this.#st = prepareStatements(db, p);
+      this.#committer = new SqliteCommitter(db, p, this.#st);
       this.#db = db;
-      this.#commitTx = db.transaction((ref: ReportRef, batch: CommitBatch, id: number) =>
-        this.#commitSync(ref, batch, id),
-      );
     } catch (error) {
       if (this.#given === undefined) db.close();
       throw error;
@@ -150,6 +160,8 @@ export class SqliteRollups implements MeterRollups {
 
   async ensureDefinition(ref: ReportRef, def: StoredDefinition): Promise<void> {
     const st = await this.#ready();
+    // Only a processor ensures a definition, and commits follow: the thread boots meanwhile.
+    this.#startThread();
     st.defInsert.run(ref.namespace, ref.name, ref.version, definitionJson(def), def.fingerprint);
     const row = st.defGet.get(ref.namespace, ref.name, ref.version) as { definition: unknown };
     checkStoredDefinition(row.definition, ref.name, ref.version, def);
@@ -208,90 +220,39 @@ export class SqliteRollups implements MeterRollups {
     await this.#ready();
     // The report's id is created in its own statement before the transaction, so a rolled-back
     // commit can never leave a cached id that the database does not hold.
-    const id = this.#reportId(ref, true) as number;
-    const tx = this.#commitTx as ((ref: ReportRef, batch: CommitBatch, id: number) => CommitResult) & {
-      immediate(ref: ReportRef, batch: CommitBatch, id: number): CommitResult;
+    const report = this.#reportId(ref, true) as number;
+    const work: CommitWork = {
+      ref: { namespace: ref.namespace, name: ref.name, version: ref.version },
+      report,
+      rows: rollupRows(batch),
+      intervalState: batch.intervalState,
+      markers: batch.markers,
+      fence: batch.fence,
+      now: batch.now,
     };
-    return tx.immediate(ref, batch, id);
+    const thread = this.#startThread();
+    if (thread !== null) {
+      try {
+        return await thread.commit(work);
+      } catch (error) {
+        if (thread.failure === null) throw error;
+        // The thread is gone: commit here. Its last commit may have committed before it died;
+        // then this one conflicts on the markers and the processor skips those rows.
+        process.emitWarning(
+          `tally SqliteRollups: the commit thread failed, committing on the main thread: ${String(thread.failure.cause)}`,
+        );
+        this.#useThread = false;
+        // The rows' buffers moved to the thread with the failed request.
+        work.rows = rollupRows(batch);
+      }
+    }
+    return (this.#committer as SqliteCommitter).commit(work);
   }
 
-  #commitSync(ref: ReportRef, batch: CommitBatch, id: number): CommitResult {
-    const st = this.#st as Statements;
-    const { namespace, name, version } = ref;
-    if (batch.fence !== null) {
-      const held = st.lease.get(batch.fence.key) as { token: unknown; fence: unknown; expires_at: unknown } | undefined;
-      if (
-        held === undefined ||
-        held.token !== batch.fence.token ||
-        Number(held.fence) !== batch.fence.fence ||
-        Number(held.expires_at) <= batch.now
-      ) {
-        throw new LockLostError(`the lease ${batch.fence.key} (fence ${batch.fence.fence}) is no longer held`);
-      }
-    }
-    const conflicts: string[] = [];
-    for (const m of batch.markers) {
-      const row = st.marker.get(namespace, name, version, m.unit) as { high_seq: unknown } | undefined;
-      if ((row === undefined ? 0 : Number(row.high_seq)) !== m.expected) conflicts.push(m.unit);
-    }
-    if (conflicts.length > 0) return { ok: false, conflicts };
-    for (const m of batch.markers) st.markerUpsert.run(namespace, name, version, m.unit, m.high, batch.now);
-    for (const r of batch.rollups) {
-      const tier = TIER_CODE[r.tier];
-      const durationHist = r.durationMsHist.size === 0 ? null : histogramJson(r.durationMsHist);
-      if (
-        r.intervalMsCount === 0 &&
-        r.intervalMsSum === 0 &&
-        r.intervalMsMin === null &&
-        r.intervalMsMax === null &&
-        r.intervalMsHist.size === 0
-      ) {
-        st.rollupUpsertShort.run(
-          id,
-          tier,
-          r.indexName,
-          r.bucketStart,
-          r.indexKey,
-          r.count,
-          r.successCount,
-          r.failureCount,
-          r.skippedCount,
-          r.startedAtMin,
-          r.startedAtMax,
-          r.durationMsCount,
-          r.durationMsSum,
-          r.durationMsMin,
-          r.durationMsMax,
-          durationHist,
-        );
-      } else {
-        st.rollupUpsertFull.run(
-          id,
-          tier,
-          r.indexName,
-          r.bucketStart,
-          r.indexKey,
-          r.count,
-          r.successCount,
-          r.failureCount,
-          r.skippedCount,
-          r.startedAtMin,
-          r.startedAtMax,
-          r.durationMsCount,
-          r.durationMsSum,
-          r.durationMsMin,
-          r.durationMsMax,
-          durationHist,
-          r.intervalMsCount,
-          r.intervalMsSum,
-          r.intervalMsMin,
-          r.intervalMsMax,
-          r.intervalMsHist.size === 0 ? null : histogramJson(r.intervalMsHist),
-        );
-      }
-    }
-    for (const s of batch.intervalState) st.stateUpsert.run(namespace, name, version, s.param, s.value, s.lastMs);
-    return { ok: true };
+  #startThread(): CommitThread | null {
+    if (!this.#useThread) return null;
+    this.#thread ??= new CommitThread(this.#path, this.#prefix);
+    return this.#thread;
   }
 
   async forgetMarkers(ref: ReportRef, units: readonly string[]): Promise<void> {
@@ -387,9 +348,13 @@ export class SqliteRollups implements MeterRollups {
   }
 
   async close(): Promise<void> {
+    const thread = this.#thread;
+    this.#thread = null;
+    if (thread !== null) await thread.close();
     const db = this.#db;
     this.#db = null;
     this.#st = null;
+    this.#committer = null;
     this.#opening = null;
     this.#reportIds.clear();
     if (db !== null && this.#given === undefined && db.open) db.close();

@@ -168,6 +168,28 @@ describe("FileStream claiming", () => {
     await fresh.close();
   });
 
+  it("a claimer killed between its lease and its rename leaves the file in logs/ until the lease is stale", async () => {
+    const { path, stream, clock, dirs } = setup();
+    await stream.append("ns", [p(1), p(2)]);
+    clock.advance("2m");
+    const script = fileURLToPath(new URL("./fixtures/meter-claim.ts", import.meta.url));
+    const died = await runChild(script, [path, String(clock.now()), "10", "die-before-rename"]);
+    assert.equal(died.code, 88, died.stderr);
+    const file = (await readdir(dirs.logs))[0] as string;
+    assert.deepEqual(await readdir(dirs.leases), [`${file}.lease`]);
+    assert.equal((await stream.read(ref, { maxRows: 10, reader: "r" })).entries.length, 0, "the lease is fresh");
+    clock.advance("31s");
+    const batch = await stream.read(ref, { maxRows: 10, reader: "r" });
+    assert.deepEqual(
+      batch.entries.map((e) => (e.payload as { params: { i: number } }).params.i),
+      [1, 2],
+    );
+    assert.equal((await stream.ack(batch)).ok, true);
+    assert.equal(await stream.pendingCount(ref), 0);
+    assert.deepEqual(await readdir(dirs.leases), []);
+    await stream.close();
+  });
+
   it("the size guard: a file that grew after it was read is released, not deleted", async () => {
     const { stream, clock, dirs } = setup();
     await stream.append("ns", [p(1)]);
@@ -230,6 +252,38 @@ describe("FileStream quarantine", () => {
     assert.equal(batch.entries[1]?.payload, undefined);
     await stream.close();
     await skip.stream.close();
+  });
+
+  it("a non-JSON line past the first read's rows still quarantines the file before any row is delivered", async () => {
+    const { stream, clock, dirs } = setup();
+    const good = Array.from({ length: 6 }, (_, i) => `${JSON.stringify(p(i))}\n`).join("");
+    await put(dirs, START, `${good}{broken\n${JSON.stringify(p(7))}\n`);
+    clock.advance("2m");
+    assert.equal((await stream.read(ref, { maxRows: 2, reader: "r" })).entries.length, 0);
+    const m = await meta(dirs.quarantine);
+    assert.equal(m?.reason, "malformed_jsonl");
+    assert.deepEqual(m?.samples, [{ line: 7, text: "{broken" }]);
+    await stream.close();
+  });
+
+  it("delivers a file in chunks, parsing each line when read, UTF-8 included", async () => {
+    const { stream, clock, dirs } = setup();
+    const rows = [p(1), { ...p(2), params: { i: 2, who: "zoë ✓" } }, p(3), { ...p(4), params: { i: 4, who: "ü" } }];
+    await put(dirs, START, rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+    clock.advance("2m");
+    const first = await stream.read(ref, { maxRows: 3, reader: "r" });
+    assert.deepEqual(
+      first.entries.map((e) => e.payload),
+      rows.slice(0, 3),
+    );
+    assert.deepEqual(first.entries[1]?.payload, first.entries[1]?.payload, "each read parses the same row");
+    await stream.ack(first);
+    const rest = await stream.read(ref, { maxRows: 3, reader: "r" });
+    assert.deepEqual(
+      rest.entries.map((e) => [e.seq, e.payload]),
+      [[4, rows[3]]],
+    );
+    await stream.close();
   });
 
   it("a partial trailing line waits stalePartialAfter, then its complete lines are delivered and the tail quarantined", async () => {

@@ -4,6 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
+import { aggregate } from "../../../src/meter/aggregate.ts";
+import { DefinitionBuilder } from "../../../src/meter/definition.ts";
+import { compileDefinition, InternedBatch } from "../../../src/meter/interned-batch.ts";
+import { emptyRecord } from "../../../src/meter/rollup-record.ts";
 import { SqliteRollups } from "../../../src/storage/sqlite/meter-rollups.ts";
 import { TIER_CODE } from "../../../src/storage/sqlite/meter-statements.ts";
 import { meterRollupsContract } from "../../../src/testing/meter-rollups-contract.ts";
@@ -19,14 +23,14 @@ const COLUMNS: Record<string, string> = {
   durationMsHist: "duration_ms_hist",
 };
 
-meterRollupsContract("SqliteRollups", async () => {
+meterRollupsContract("SqliteRollups (commitThread: true)", async () => {
   const path = join(dir, `contract-${++n}.db`);
-  const rollups = new SqliteRollups({ path });
+  const rollups = new SqliteRollups({ path, commitThread: true });
   const peers: SqliteRollups[] = [];
   return {
     rollups,
     peer: () => {
-      const peer = new SqliteRollups({ path });
+      const peer = new SqliteRollups({ path, commitThread: true });
       peers.push(peer);
       return peer;
     },
@@ -57,7 +61,104 @@ meterRollupsContract("SqliteRollups", async () => {
   };
 });
 
+// The same contract with commits on the store's own connection (the default, and as with a
+// `database` passed in).
+meterRollupsContract("SqliteRollups (commitThread: false)", async () => {
+  const path = join(dir, `contract-${++n}.db`);
+  const rollups = new SqliteRollups({ path, commitThread: false });
+  const peers: SqliteRollups[] = [];
+  return {
+    rollups,
+    peer: () => {
+      const peer = new SqliteRollups({ path, commitThread: false });
+      peers.push(peer);
+      return peer;
+    },
+    leaseClock: "caller",
+    close: async () => {
+      for (const p of peers) await p.close();
+      await rollups.close();
+    },
+  };
+});
+
 describe("SqliteRollups", () => {
+  it("stores the same rows from a commit's columns (on the commit thread) as from its delta objects", async () => {
+    const def = new DefinitionBuilder()
+      .indexBy("customer")
+      .indexBy("provider", "queue")
+      .measureIntervalBy("customer", { groupBy: "provider" })
+      .build("job", 1);
+    const events = new InternedBatch(compileDefinition(def), 4);
+    for (let i = 0; i < 300; i++) {
+      events.add({
+        status: i % 7 === 0 ? "failure" : i % 11 === 0 ? "skipped" : "success",
+        startedAt: Date.UTC(2031, 0, 6) + i * 37_000,
+        durationMs: i % 13 === 0 ? -1 : (i * 7919) % 5000,
+        params: { customer: i % 9, provider: i % 2 === 0 ? "a" : "b", queue: i % 5 === 0 ? null : "q" },
+      });
+    }
+    const made = aggregate(events, new Map());
+    const ref = { namespace: "t", name: "job", version: 1 };
+    const viaColumns = new SqliteRollups({ path: join(dir, "columns.db"), commitThread: true });
+    const viaObjects = new SqliteRollups({ path: join(dir, "objects.db"), commitThread: false });
+    const base = { intervalState: [], markers: [], fence: null, now: 0 };
+    for (const store of [viaColumns, viaObjects]) {
+      // Twice, so the second commit merges into every stored row.
+      for (let k = 0; k < 2; k++) {
+        const batch =
+          store === viaColumns ? { ...base, rollups: [], columns: made.columns } : { ...base, rollups: made.rollups };
+        assert.deepEqual(await store.commit(ref, batch), { ok: true });
+      }
+    }
+    const read = async (store: SqliteRollups) => {
+      const out = [];
+      for (const tier of ["minute", "hour", "day"] as const) {
+        const ofTier = made.rollups.filter((r) => r.tier === tier);
+        const starts = [...new Set(ofTier.map((r) => r.bucketStart))];
+        for (const key of [...new Set(ofTier.map((r) => r.indexKey))].sort()) {
+          out.push(...(await store.readBuckets(ref, tier, starts, key)));
+        }
+      }
+      return out;
+    };
+    const stored = await read(viaColumns);
+    assert.equal(stored.length, made.rollups.length);
+    assert.deepEqual(stored, await read(viaObjects));
+    await viaColumns.close();
+    await viaObjects.close();
+  });
+
+  it("commits on its own connection when the commit thread fails", async () => {
+    const path = join(dir, "thread-fails.db");
+    const rollups = new SqliteRollups({ path, commitThread: true });
+    await rollups.open();
+    // The thread opens the path anew and finds an empty database without the tables.
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(`${path}${suffix}`, { force: true });
+    const ref = { namespace: "t", name: "job", version: 1 };
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on("warning", onWarning);
+    try {
+      const d = { ...emptyRecord("minute", 60_000, "", "all"), count: 2, successCount: 2 };
+      const batch = {
+        rollups: [d],
+        intervalState: [],
+        markers: [{ unit: "u", expected: 0, high: 2 }],
+        fence: null,
+        now: 1,
+      };
+      assert.deepEqual(await rollups.commit(ref, batch), { ok: true });
+      assert.deepEqual(await rollups.readMarkers(ref, ["u"]), new Map([["u", 2]]));
+      assert.equal((await rollups.readBuckets(ref, "minute", [60_000], "all"))[0]?.count, 2);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.ok(warnings.some((w) => w.includes("commit thread failed")));
+    } finally {
+      process.off("warning", onWarning);
+      await rollups.close();
+    }
+  });
+
   it("uses a database the caller passes and leaves it open", async () => {
     const db = new Database(join(dir, "given.db"));
     const rollups = new SqliteRollups({ database: db, tablePrefix: "custom_meter" });
