@@ -224,31 +224,26 @@ describe("intervals", () => {
  */
 function slowCommits(rollups: MemoryRollups, before?: (n: number, r: ReportRef, b: CommitBatch) => Promise<void>) {
   let n = 0;
-  const slow = Object.create(rollups) as MeterRollups & { commits: number };
-  for (const m of [
-    "ensureDefinition",
-    "getDefinition",
-    "readMarkers",
-    "readIntervalState",
-    "forgetMarkers",
-    "acquireLease",
-    "releaseLease",
-    "renewLease",
-    "readBuckets",
-    "readIndex",
-    "listBuckets",
-  ] as const) {
-    (slow as unknown as Record<string, unknown>)[m] = (rollups[m] as (...a: unknown[]) => unknown).bind(rollups);
-  }
-  Object.defineProperty(slow, "maxEntriesPerCommit", { value: rollups.maxEntriesPerCommit });
-  slow.commit = async (r: ReportRef, batch: CommitBatch) => {
+  const slow = withCommit(rollups, async (r, batch) => {
     const k = ++n;
     slow.commits = k;
     await new Promise((resolve) => setImmediate(resolve));
     await before?.(k, r, batch);
     return rollups.commit(r, batch);
-  };
+  }) as MeterRollups & { commits: number };
   return slow;
+}
+
+/** `rollups` with another `commit`; every other method stays bound to `rollups` (its private fields need it). */
+function withCommit(rollups: MemoryRollups, commit: MeterRollups["commit"]): MeterRollups {
+  const wrapped = Object.create(rollups) as Record<string, unknown>;
+  const own = rollups as unknown as Record<string, unknown>;
+  for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(rollups))) {
+    const value = own[name];
+    if (name !== "constructor" && typeof value === "function") wrapped[name] = value.bind(rollups);
+  }
+  wrapped.commit = commit;
+  return wrapped as unknown as MeterRollups;
 }
 
 describe("pipelined batches", () => {
@@ -396,29 +391,14 @@ describe("the crash table (memory stores)", () => {
     const { clock, stream, rollups, meter } = setup();
     await recordN(meter, 3);
     let raced = false;
-    const racing: MeterRollups = Object.assign(Object.create(rollups) as MeterRollups, {
-      maxEntriesPerCommit: rollups.maxEntriesPerCommit,
-      commit: async (r: ReportRef, batch: CommitBatch) => {
-        if (!raced) {
-          raced = true;
-          // Another processor applies the same rows first.
-          assert.deepEqual(await rollups.commit(r, batch), { ok: true });
-        }
-        return rollups.commit(r, batch);
-      },
+    const racing = withCommit(rollups, async (r, batch) => {
+      if (!raced) {
+        raced = true;
+        // Another processor applies the same rows first.
+        assert.deepEqual(await rollups.commit(r, batch), { ok: true });
+      }
+      return rollups.commit(r, batch);
     });
-    for (const m of [
-      "ensureDefinition",
-      "getDefinition",
-      "readMarkers",
-      "readIntervalState",
-      "forgetMarkers",
-      "acquireLease",
-      "releaseLease",
-      "renewLease",
-    ] as const) {
-      (racing as unknown as Record<string, unknown>)[m] = (rollups[m] as (...a: unknown[]) => unknown).bind(rollups);
-    }
     const contender = new EventMeter({ clock, stream, rollups: racing });
     const result = await contender.processPending("j", { version: 1 });
     assert.equal(result.processed, 0);
