@@ -12,7 +12,7 @@ import { type Clock, systemClock } from "../time/clock.ts";
 import { autoCleanup, type CleanupOptions, cleanupPlanOf } from "./cleanup.ts";
 import { defaultRollups, defaultStream } from "./default-stores.ts";
 import { DefinitionBuilder, type ReportDefiner } from "./definition.ts";
-import { type EventSink, LifecycleEvent, type MeterEvent } from "./event.ts";
+import { type EventSink, LifecycleEvent, type MeterEvent, StreamFailure, WRITTEN } from "./event.ts";
 import { type EventMeterOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import type { Params } from "./payload.ts";
 import { type ProcessProgress, type ProcessResult, runProcess } from "./processor.ts";
@@ -56,6 +56,10 @@ function storeFailure(error: unknown): unknown {
     : new TallyError("STORE_UNAVAILABLE", "a meter store failed; see cause", { cause: error });
 }
 
+const NOTHING_APPENDED = Symbol("nothing appended yet");
+const written = (): typeof WRITTEN => WRITTEN;
+const streamFailure = (cause: unknown): StreamFailure => new StreamFailure(cause);
+
 const notConfigured = (): TallyError =>
   new TallyError(
     "NOT_CONFIGURED",
@@ -81,18 +85,29 @@ export class EventMeter {
     this.#rollups = options?.rollups ?? defaultRollups();
     const namespace = this.#options.namespace;
     const stream = this.#stream;
+    // The outcome of the last stream promise seen: appends that share one promise (FileStream's
+    // group commit) share one never-rejecting outcome, so each event adds a single reaction.
+    let lastAppended: unknown = NOTHING_APPENDED;
+    let lastOutcome: Promise<unknown> = Promise.resolve(WRITTEN);
     this.#sink = {
       clock: this.#clock,
       write: (payload) => {
-        let appended: Promise<void>;
+        let appended: unknown;
         try {
           appended = stream.append(namespace, [payload]);
         } catch (error) {
           appended = Promise.reject(error);
         }
         this.#inFlight++;
-        // A custom stream returning a non-promise must not make instrumentation throw.
-        return appended instanceof Promise ? appended : Promise.resolve(appended);
+        if (appended !== lastAppended) {
+          lastAppended = appended;
+          // A custom stream returning a non-promise must not make instrumentation throw.
+          lastOutcome = (appended instanceof Promise ? appended : Promise.resolve(appended)).then(
+            written,
+            streamFailure,
+          );
+        }
+        return lastOutcome;
       },
       settled: () => this.#settled(),
     };

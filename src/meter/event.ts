@@ -31,12 +31,23 @@ export interface MeterEvent {
 export interface EventSink {
   readonly clock: Clock;
   /**
-   * Appends one payload; rejects when the stream did not accept it. Every returned promise is
-   * followed by exactly one `settled()` call once it settled (the meter counts in-flight writes
-   * for `close()` without an extra promise per event); a call that throws is not.
+   * Appends one payload. The promise never rejects: it resolves with `WRITTEN` once the stream
+   * accepted the payload, or with a `StreamFailure` holding what the stream threw or rejected
+   * with. Appends that share one stream promise (a group commit) share one outcome promise, so
+   * an event adds one reaction to it and no promise of its own but the one it returns. Every call
+   * is followed by exactly one `settled()` call once its outcome is handled (the meter counts
+   * in-flight writes for `close()` without an extra promise per event).
    */
-  write(payload: EventPayload): Promise<void>;
+  write(payload: EventPayload): Promise<unknown>;
   settled(): void;
+}
+
+/** What a sink's outcome resolves with when the stream accepted the payload. */
+export const WRITTEN: unique symbol = Symbol("tally.written");
+
+/** What a sink's outcome resolves with when the stream did not accept the payload. */
+export class StreamFailure {
+  constructor(readonly cause: unknown) {}
 }
 
 export const INVALID_NAME = "tally.invalid";
@@ -154,28 +165,27 @@ export class LifecycleEvent implements MeterEvent {
       return Promise.resolve(failed(invalidParams("the event's params could not be serialised", cause)));
     }
     this.#state = "writing";
-    const sink = this.#sink;
-    let pending: Promise<void>;
+    let outcome: Promise<unknown>;
     try {
-      pending = sink.write(payload);
+      outcome = this.#sink.write(payload);
     } catch (cause) {
       this.#state = "open";
       return Promise.resolve(failed(storeError(cause), payload));
     }
-    return pending.then(
-      () => {
-        this.#state = "done";
-        sink.settled();
-        return { recorded: true, error: null, payload };
-      },
-      (cause: unknown) => {
-        this.#state = "open";
-        // The caller may retry; keep the retry's params apart from the payload handed out here.
-        if (payload.params === this.#params) this.#params = { ...this.#params };
-        sink.settled();
-        return failed(storeError(cause), payload);
-      },
-    );
+    // One closure per event: the outcome never rejects, so no rejection handler is needed.
+    return outcome.then((result) => this.#written(result, payload));
+  }
+
+  #written(result: unknown, payload: EventPayload): WriteResult {
+    (this.#sink as EventSink).settled();
+    if (result === WRITTEN) {
+      this.#state = "done";
+      return { recorded: true, error: null, payload };
+    }
+    this.#state = "open";
+    // The caller may retry; keep the retry's params apart from the payload handed out here.
+    if (payload.params === this.#params) this.#params = { ...this.#params };
+    return failed(storeError((result as StreamFailure).cause), payload);
   }
 }
 

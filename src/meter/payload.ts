@@ -4,6 +4,8 @@
  * collides. Keys are written in this order; `startedAt` is `toISOString()` of integer ms.
  */
 
+import { flatParamsBound, lineBound } from "./payload-line.ts";
+
 export type Params = Record<string, unknown>;
 
 export type EventStatus = "success" | "failure" | "skipped";
@@ -22,19 +24,27 @@ export function isPlainObject(value: unknown): value is Params {
   return proto === Object.prototype || proto === null;
 }
 
-// The event serialises once (to reject BigInt and cycles before anything is written), and a
-// stream that writes JSON lines reuses that text instead of serialising twice on the hot path.
-// The text is remembered for the most recently built payload only: an event builds its payload
-// and hands it to the stream in the same synchronous call, so one slot always hits there, costs
-// no allocation and keeps nothing alive. (A symbol property made every payload a slow
+// The event checks its params once (to reject BigInt and cycles before anything is written), and
+// a stream that writes JSON lines reuses that work instead of serialising twice on the hot path.
+// It is remembered for the most recently built payload only: an event builds its payload and hands
+// it to the stream in the same synchronous call, so one slot always hits there, costs no
+// allocation and keeps nothing alive. (A symbol property made every payload a slow
 // dictionary-mode object and a WeakMap made GC dominate at a few hundred thousand events/s.)
+// Flat params (primitive values only, the common case) are not serialised here at all: the file
+// stream writes their bytes straight into its batch buffer (`payload-line.ts`).
 let lastPayload: EventPayload | null = null;
-let lastJson = "";
+/** The last payload's JSON when its params are not flat, else null. */
+let lastJson: string | null = null;
+/** The last payload's line bound in bytes when its params are flat. */
+let lastBound = -1;
 
 // `toISOString` is ~40% of building a payload; events mostly start within the same second, so
 // the "YYYY-MM-DDTHH:MM:SS." prefix of the last second is reused and only the milliseconds vary.
+// Hundreds of events start within one millisecond at full speed: the last string is reused whole.
 let isoSecond = Number.NaN;
 let isoPrefix = "";
+let isoMs = Number.NaN;
+let isoLast = "";
 let lastName = "";
 let lastNameJson = '""';
 /** "000Z" … "999Z": the milliseconds part, joined to the prefix in one concatenation. */
@@ -42,19 +52,24 @@ const MS_SUFFIX = Array.from({ length: 1000 }, (_, ms) => `${String(ms).padStart
 
 /** `new Date(ms).toISOString()` for integer ms, with the second's prefix cached. */
 export function isoOfMs(ms: number): string {
+  if (ms === isoMs) return isoLast;
   const second = Math.floor(ms / 1000);
   const rest = ms - second * 1000;
-  if (second !== isoSecond || !Number.isInteger(rest)) {
+  if (!Number.isInteger(rest)) return new Date(ms).toISOString();
+  if (second !== isoSecond) {
     const iso = new Date(ms).toISOString();
-    if (!Number.isInteger(rest)) return iso;
     isoSecond = second;
     isoPrefix = iso.slice(0, iso.length - 4);
+    isoMs = ms;
+    isoLast = iso;
     return iso;
   }
-  return isoPrefix + (MS_SUFFIX[rest] as string);
+  isoMs = ms;
+  isoLast = isoPrefix + (MS_SUFFIX[rest] as string);
+  return isoLast;
 }
 
-/** Builds a payload and its JSON; throws what `JSON.stringify` throws for the params. */
+/** Builds a payload; throws what `JSON.stringify` throws for the params. */
 export function buildPayload(
   name: string,
   status: EventStatus,
@@ -63,25 +78,40 @@ export function buildPayload(
   params: Params,
 ): EventPayload {
   const startedAt = isoOfMs(startedAtMs);
-  // Only the params go through JSON.stringify: serialising the whole payload took twice as long
-  // (it checks every key and string for escapes), and the name's JSON is cached.
-  const paramsJson = JSON.stringify(params);
-  if (name !== lastName) {
-    lastNameJson = JSON.stringify(name);
-    lastName = name;
-  }
   const payload: EventPayload = { name, status, startedAt, durationMs, params };
-  lastJson = `{"name":${lastNameJson},"status":"${status}","startedAt":"${startedAt}","durationMs":${durationMs},"params":${paramsJson}}`;
+  const paramsBound = flatParamsBound(params);
+  if (paramsBound >= 0) {
+    lastJson = null;
+    lastBound = lineBound(payload, paramsBound);
+  } else {
+    // Only the params go through JSON.stringify: serialising the whole payload took twice as long
+    // (it checks every key and string for escapes), and the name's JSON is cached.
+    const paramsJson = JSON.stringify(params);
+    if (name !== lastName) {
+      lastNameJson = JSON.stringify(name);
+      lastName = name;
+    }
+    lastJson = `{"name":${lastNameJson},"status":"${status}","startedAt":"${startedAt}","durationMs":${durationMs},"params":${paramsJson}}`;
+    lastBound = -1;
+  }
   lastPayload = payload;
   return payload;
 }
 
-/** The payload as one line of compact JSON plus "\n" (cached for the payload built last). */
+/**
+ * When `payload` is the one built last and its params are flat: an upper bound of its line's
+ * UTF-8 bytes, to write it with `writePayloadLine`. Otherwise -1 (use `payloadJson`).
+ */
+export function flatLineBound(payload: EventPayload): number {
+  return payload === lastPayload ? lastBound : -1;
+}
+
+/** The payload as one line of compact JSON plus "\n". */
 export function payloadLine(payload: EventPayload): string {
   return `${payloadJson(payload)}\n`;
 }
 
 /** The payload as one line of compact JSON (cached for the payload built last). */
 export function payloadJson(payload: EventPayload): string {
-  return payload === lastPayload ? lastJson : JSON.stringify(payload);
+  return payload === lastPayload && lastJson !== null ? lastJson : JSON.stringify(payload);
 }

@@ -34,7 +34,8 @@ import {
 } from "node:fs/promises";
 import { join } from "node:path";
 import { TallyError } from "../../errors.ts";
-import { type EventPayload, payloadJson, payloadLine } from "../../meter/payload.ts";
+import { type EventPayload, flatLineBound, payloadJson, payloadLine } from "../../meter/payload.ts";
+import { writePayloadLine } from "../../meter/payload-line.ts";
 import type { AckResult, MeterStream, StreamBatch, StreamEntry, StreamRef } from "../../meter/stream.ts";
 import { type Clock, systemClock } from "../../time/clock.ts";
 import { type Duration, toMs } from "../../time/duration.ts";
@@ -237,7 +238,11 @@ export class FileStream implements MeterStream {
   append(namespace: string, payloads: readonly EventPayload[]): Promise<void> {
     if (payloads.length === 1) {
       const payload = payloads[0] as EventPayload;
-      return this.#writer(namespace, payload.name).writeLine(payloadJson(payload));
+      const writer = this.#writer(namespace, payload.name);
+      // The payload built last with flat params is encoded straight into the batch buffer.
+      const bound = flatLineBound(payload);
+      if (bound >= 0) return writer.writeEncoded(bound, writePayloadLine, payload);
+      return writer.writeLine(payloadJson(payload));
     }
     const byName = new Map<string, string[]>();
     for (const payload of payloads) {
