@@ -66,6 +66,8 @@ export class SharedLimiter {
   readonly #calls: Array<(limiter: FallbackLimiter) => unknown> = [];
   #fallbackLimiter: FallbackLimiter | undefined;
   readonly #plans = new Map<string, Plan>();
+  /** The plan of the last call (see `#plan`). */
+  #last: { readonly id: string; readonly count: number; readonly plan: Plan } | undefined;
   #timeDependent = false;
 
   constructor(context: SharedContext) {
@@ -297,6 +299,9 @@ export class SharedLimiter {
    */
   #plan(id: string, count: number, now: number): Plan {
     if (this.#timeDependent) return makePlan(this.#context.engine, this.#constraints, id, count, now);
+    // A limiter mostly serves one id at one count: that plan is found without building a key.
+    const last = this.#last;
+    if (last !== undefined && last.id === id && last.count === count) return last.plan;
     const key = `${count}\u0000${id}`;
     let plan = this.#plans.get(key);
     if (plan === undefined) {
@@ -304,11 +309,13 @@ export class SharedLimiter {
       if (this.#plans.size >= PLAN_CACHE) this.#plans.clear();
       this.#plans.set(key, plan);
     }
+    this.#last = { id, count, plan };
     return plan;
   }
 
   #add(constraint: Constraint, call: (limiter: FallbackLimiter) => unknown): void {
     this.#plans.clear();
+    this.#last = undefined;
     if (
       constraint.kind === "during" ||
       constraint.kind === "outsideOf" ||

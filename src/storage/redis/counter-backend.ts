@@ -144,11 +144,14 @@ interface EncodedPlan {
   /** The plan as a JSON array (sent as one argument); equal plans share one "P" entry in a call. */
   readonly key: string;
   /**
-   * For counter-fixed.lua, when the plan is one it can decide: the room of each unit's current bucket.
+   * For counter-fixed.lua, when the plan is one it can decide: the count ("0" to check) and the room
+   * of each unit's current bucket.
    * That is a check or checkAndRecord on one event whose tests are all fixed windows over the current
    * period only (no state wanted beyond a denial's, which the general script gives).
    */
-  readonly fixed: readonly string[] | undefined;
+  readonly fixed: FixedArgs | undefined;
+  /** The results of a passed evaluation: one true per test. */
+  readonly passed: readonly boolean[];
 }
 
 /** Cached slot names of one unit at one ordinal: names[i] is the field of bucket i. */
@@ -266,6 +269,16 @@ class RedisCounterBackend implements BoundCounterBackend {
   }
 
   evaluate(op: EvaluateOp): Promise<EvaluateReply> {
+    const plan = this.#plan(op);
+    const lone = plan.fixed !== undefined && op.time.now !== undefined && this.#inFlight === 0 && !this.#scheduled;
+    return lone ? this.#lone(op, plan, plan.fixed!) : this.#queue(op, plan, true);
+  }
+
+  /**
+   * Queues an evaluation (or sends it alone with batching "off") with the arguments of the general
+   * script, and of counter-fixed.lua when `fixedScript` and the plan is one it can decide.
+   */
+  #queue(op: EvaluateOp, plan: EncodedPlan, fixedScript: boolean): Promise<EvaluateReply> {
     const args: string[] = [];
     if (op.action === "reserve") {
       const reservation = op.reservation;
@@ -289,36 +302,39 @@ class RedisCounterBackend implements BoundCounterBackend {
         }
       }
     }
-    const plan = this.#plan(op);
-    const fixed =
-      plan.fixed !== undefined && ordinals !== undefined
-        ? { count: op.action === "record" ? String(op.count) : "0", rooms: plan.fixed }
-        : undefined;
-    if (fixed !== undefined && this.#inFlight === 0 && !this.#scheduled) return this.#lone(op, keys, fixed, plan, args);
+    const fixed = fixedScript && ordinals !== undefined ? plan.fixed : undefined;
     return this.#submit("E", op.time, plan, args, keys, (reply) => this.#evaluateReply(op, reply), fixed);
   }
 
   /**
    * A lone caller's evaluation through counter-fixed.lua, straight to the client: no queue, no
-   * batch bookkeeping (a caller waiting on nothing else pays for every promise hop of its round
-   * trip). Undecided, it goes on through the general script like any other operation.
+   * batch bookkeeping, no arguments of the general script, the command built in place and sent by
+   * the runner itself (a caller waiting on nothing else pays for every promise hop and copy of its
+   * round trip). Undecided, it goes on through the general script like any other operation.
    */
-  #lone(op: EvaluateOp, keys: string[], fixed: FixedArgs, plan: EncodedPlan, args: string[]): Promise<EvaluateReply> {
-    const argv = [this.#head[2]!, this.#head[1]!];
-    this.#pushFixed(argv, op.time, fixed, false);
+  #lone(op: EvaluateOp, plan: EncodedPlan, fixed: FixedArgs): Promise<EvaluateReply> {
+    const time = op.time;
+    const key = eventKey(this.#prefix, op.eventIds[0]!);
+    const command = FIXED_SCRIPT.command([key]);
+    command.push(this.#head[2]!, this.#head[1]!);
+    this.#pushFixed(command, time, fixed, false);
     this.#inFlight++;
-    return FIXED_SCRIPT.run(this.#runner, [keys[0]!], argv).then(
-      (replies) => {
-        this.#inFlight--;
-        const reply = (replies as unknown[])[0];
-        if (reply === 0) return this.#submit("E", op.time, plan, args, keys, (r) => this.#evaluateReply(op, r));
-        return this.#evaluateReply(op, reply);
-      },
-      (error: unknown) => {
-        this.#inFlight--;
-        throw translate(error, keys[0]!);
-      },
-    );
+    const runner = this.#runner;
+    const done = (replies: unknown): EvaluateReply | Promise<EvaluateReply> => {
+      this.#inFlight--;
+      const reply = (replies as unknown[])[0];
+      if (reply === 1)
+        return { passed: true, now: time.now!, results: plan.passed, events: undefined, reservation: undefined };
+      if (reply === 0) return this.#queue(op, plan, false);
+      return this.#evaluateReply(op, reply);
+    };
+    const fail = (error: unknown): never => {
+      this.#inFlight--;
+      throw translate(error, key);
+    };
+    return runner
+      .run(command, key)
+      .then(done, (error: unknown) => FIXED_SCRIPT.recover(runner, command, key, error).then(done, fail));
   }
 
   /** Pushes one operation of counter-fixed.lua: its time block ("=" when `sameTime`), count and rooms. */
@@ -364,10 +380,12 @@ class RedisCounterBackend implements BoundCounterBackend {
       }
     }
     encodeTests(op.tests, tokens);
+    const rooms = this.#fixedScript && tokens[5] === 0 ? fixedRooms(op, this.#units) : undefined;
     const plan: EncodedPlan = {
       op: { action: op.action, target: op.target, count: op.count, state: op.state, depth: op.depth },
       key: JSON.stringify(tokens),
-      fixed: this.#fixedScript && tokens[5] === 0 ? fixedRooms(op, this.#units) : undefined,
+      fixed: rooms === undefined ? undefined : { count: op.action === "record" ? String(op.count) : "0", rooms },
+      passed: Object.freeze(op.tests.map(() => true)),
     };
     this.#plans.set(op.tests, plan);
     return plan;

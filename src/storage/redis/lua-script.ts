@@ -31,16 +31,29 @@ export class LuaScript {
    * and copy of the arguments shows in a lone caller's round trip.
    */
   run(runner: RedisCommandRunner, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    const command = ["EVALSHA", this.sha, String(keys.length)];
-    for (const key of keys) command.push(key);
+    const command = this.command(keys);
     for (const arg of args) command.push(arg);
     const firstKey = keys[0] ?? "";
-    return runner.run(command, firstKey).catch((error: unknown) => {
-      if (!isNoScript(error)) throw error;
-      command[0] = "EVAL";
-      command[1] = this.source;
-      return runner.run(command, firstKey);
-    });
+    return runner.run(command, firstKey).catch((error: unknown) => this.recover(runner, command, firstKey, error));
+  }
+
+  /**
+   * The EVALSHA command of a call with `keys`, for a caller that pushes the arguments itself and
+   * sends it with `runner.run`, handing a rejection to `recover` (one promise hop fewer than `run`).
+   * The command name is lower case: ioredis lower-cases a name on each of its checks, a no-op then.
+   */
+  command(keys: readonly string[]): string[] {
+    const command = ["evalsha", this.sha, String(keys.length)];
+    for (const key of keys) command.push(key);
+    return command;
+  }
+
+  /** After `runner.run(command)` rejected with `error`: the same call as EVAL on NOSCRIPT, else `error`. */
+  recover(runner: RedisCommandRunner, command: string[], firstKey: string, error: unknown): Promise<unknown> {
+    if (!isNoScript(error)) return Promise.reject(error);
+    command[0] = "eval";
+    command[1] = this.source;
+    return runner.run(command, firstKey);
   }
 }
 

@@ -27,7 +27,7 @@ function counting(runner: RedisCommandRunner) {
   const seen = { calls: 0, maxKeys: 0 };
   const wrapped: RedisCommandRunner = {
     run: (args, firstKey) => {
-      if (args[0] === "EVALSHA" || args[0] === "EVAL") {
+      if (/^eval(sha)?$/i.test(args[0] ?? "")) {
         seen.calls++;
         seen.maxKeys = Math.max(seen.maxKeys, Number(args[2]));
       }

@@ -58,6 +58,23 @@ describe("redisBackend", () => {
     assert.equal(await store.query("e").lastMinutes(1).sum(), 3);
   });
 
+  it("one limiter alternating ids and counts answers and records each call on its own id", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    const store = await build(fromIoRedis(redis.client), redis.prefix);
+    const limiter = store.limit().atMost("a", 4, "minutes").atMost("a", 5, "hours");
+    const other = store.limit().atMost("b", 3, "minutes");
+    assert.deepEqual(await limiter.checkAndRecord("a"), { ok: true });
+    assert.deepEqual(await other.checkAndRecord("b", 2), { ok: true });
+    assert.deepEqual(await limiter.checkAndRecord("a", 2), { ok: true });
+    assert.equal((await other.checkAndRecord("b", 2)).ok, false);
+    assert.equal((await limiter.checkAndRecord("a", 2)).ok, false);
+    assert.deepEqual(await limiter.checkAndRecord("a"), { ok: true });
+    assert.deepEqual(await other.check("b"), { ok: true });
+    assert.equal(await store.query("a").lastMinutes(1).sum(), 4);
+    assert.equal(await store.query("b").lastMinutes(1).sum(), 2);
+  });
+
   it("keys one hash per event, reuses an id's {tag}, and expires idle events", async (t) => {
     const redis = await useRedis(t);
     if (!redis) return;

@@ -62,8 +62,11 @@ function counting(runner: RedisCommandRunner) {
   return { seen, runner: wrapped };
 }
 
-/** A mark below every TTL the backend sets: a PTTL above it after a step means the step renewed it. */
-const MARK_MS = 1_000;
+/**
+ * A mark below every TTL the backend sets (the layout keeps hours): a PTTL above it after a step means
+ * the step renewed it. It is real time, so it is long enough that no step on a loaded machine outlives it.
+ */
+const MARK_MS = 60_000;
 
 /** The hash's fields, and whether the last step created it or renewed its expiry. */
 interface KeyState {
