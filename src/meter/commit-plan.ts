@@ -13,7 +13,7 @@
 import { LockLostError, TallyError } from "../errors.ts";
 import { type Aggregate, aggregate } from "./aggregate.ts";
 import { type CompiledDefinition, InternedBatch } from "./interned-batch.ts";
-import { parseRow } from "./parse-row.ts";
+import { addEntry } from "./parse-row.ts";
 import type { ProcessResult, ProcessRun } from "./processor.ts";
 import type { CommitResult, IntervalStateUpdate, Lease, MarkerUpdate } from "./rollups.ts";
 import { stateKey } from "./rollups.ts";
@@ -113,9 +113,7 @@ export async function makePlan(
     } else highs.set(entry.unit, entry.seq);
     seen?.add(entry.id);
     fresh++;
-    const event = parseRow(entry.payload, run.ref.name);
-    if (event === null) malformed++;
-    else interned.add(event);
+    if (!addEntry(interned, entry, run.ref.name)) malformed++;
   }
   if (fresh === 0) return { entries, markers, highs, deltas: null, fresh, skipped, malformed };
   const keys = interned.intervalKeys();

@@ -6,7 +6,7 @@
  */
 
 import { indexNameOf } from "./index-key.ts";
-import type { ParsedEvent } from "./parse-row.ts";
+import type { EventSink, ParsedEvent } from "./parse-row.ts";
 import type { StoredDefinition } from "./rollups.ts";
 
 export interface CompiledIndex {
@@ -120,9 +120,10 @@ const STATUS_CODE = { success: 0, failure: 1, skipped: 2 } as const;
  * A batch's events reduced to what aggregation reads, in flat typed arrays: status, start,
  * duration, and each param's value id (`row[e * width + slot]`, -1 when not indexable). Events are
  * added one at a time, so a parsed row is garbage as soon as it was added: keeping a batch's
- * parsed objects alive made the young-generation GC copy them over and over.
+ * parsed objects alive made the young-generation GC copy them over and over. A stream that reads
+ * its rows itself adds them piece by piece (`start`, `param`, `end`) without a parsed object.
  */
-export class InternedBatch {
+export class InternedBatch implements EventSink {
   readonly compiled: CompiledDefinition;
   readonly ids: ValueIds[];
   readonly width: number;
@@ -132,11 +133,14 @@ export class InternedBatch {
   /** -1 when the event had no duration. */
   durationMs: Float64Array;
   row: Int32Array;
+  /** Slot of each param the definition reads. */
+  readonly #slotOf: Map<string, number>;
 
   constructor(compiled: CompiledDefinition, capacity = 1024) {
     this.compiled = compiled;
     this.width = compiled.params.length;
     this.ids = compiled.params.map((p) => new ValueIds(p));
+    this.#slotOf = new Map(compiled.params.map((p, slot) => [p, slot]));
     const n = Math.max(1, capacity);
     this.status = new Uint8Array(n);
     this.startedAt = new Float64Array(n);
@@ -157,6 +161,27 @@ export class InternedBatch {
       this.row[base + s] = (this.ids[s] as ValueIds).idOf(values[params[s] as string]);
     }
     this.count = e + 1;
+  }
+
+  /** Starts an event; its params are absent (-1) until `param`; it counts once `end` is called. */
+  start(status: ParsedEvent["status"], startedAt: number, durationMs: number): void {
+    const e = this.count;
+    if (e === this.status.length) this.#grow();
+    this.status[e] = STATUS_CODE[status];
+    this.startedAt[e] = startedAt;
+    this.durationMs[e] = durationMs;
+    const base = e * this.width;
+    this.row.fill(-1, base, base + this.width);
+  }
+
+  /** A param of the started event; a later value of the same key replaces an earlier one. */
+  param(key: string, value: string | number | boolean | null): void {
+    const slot = this.#slotOf.get(key);
+    if (slot !== undefined) this.row[this.count * this.width + slot] = (this.ids[slot] as ValueIds).idOf(value);
+  }
+
+  end(): void {
+    this.count++;
   }
 
   #grow(): void {

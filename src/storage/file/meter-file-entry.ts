@@ -6,12 +6,19 @@
  * batch), interns what it needs and drops it. Parsed on read, a payload dies young; parsed up front
  * and held by the batch, ten thousand of them were copied by every young-generation collection
  * until the batch ended. Each read returns a fresh object, equal to the last.
+ *
+ * A processor asks `addEventTo` instead (see `addEntry` in `parse-row.ts`): a line of an
+ * all-ASCII file in the shape the writer makes is read from its bytes straight into the batch,
+ * without building the payload (`meter-file-event.ts`); any other line takes `parseRow(payload)`,
+ * with the same result.
  */
 
+import { type EventSink, type EventSource, parseRow } from "../../meter/parse-row.ts";
 import type { StreamEntry } from "../../meter/stream.ts";
+import { readEventLine } from "./meter-file-event.ts";
 import { type LineEncoding, parseLine } from "./meter-file-lines.ts";
 
-export class FileEntry implements StreamEntry {
+export class FileEntry implements StreamEntry, EventSource {
   readonly unit: string;
   readonly seq: number;
   readonly #buffer: Buffer;
@@ -35,5 +42,13 @@ export class FileEntry implements StreamEntry {
   /** The line parsed now; `undefined` when it is not JSON. */
   get payload(): unknown {
     return parseLine(this.#buffer, this.#start, this.#end, this.#encoding);
+  }
+
+  addEventTo(sink: EventSink, name: string): boolean {
+    if (this.#encoding === "latin1" && readEventLine(this.#buffer, this.#start, this.#end, name, sink)) return true;
+    const event = parseRow(this.payload, name);
+    if (event === null) return false;
+    sink.add(event);
+    return true;
   }
 }

@@ -17,7 +17,7 @@ import { Worker } from "node:worker_threads";
 import { LockLostError, TallyError, type TallyErrorCode } from "../../errors.ts";
 import type { CommitResult } from "../../meter/rollups.ts";
 import { rowBuffers } from "./meter-rollup-rows.ts";
-import type { CommitWork } from "./meter-sqlite-commit.ts";
+import type { CommitWork, RenewWork } from "./meter-sqlite-commit.ts";
 import type { ThreadReply, ThreadRequest } from "./meter-sqlite-commit-worker.ts";
 
 // The worker module has this file's extension: .js when built, .ts when run from source. tsx does
@@ -63,6 +63,11 @@ export class CommitThread {
     return this.#request({ id: 0, work }) as Promise<CommitResult>;
   }
 
+  /** Renews a lease on the thread's connection, in order with the commits (see `SqliteRollups.renewLease`). */
+  renew(work: RenewWork): Promise<boolean> {
+    return this.#request({ id: 0, renew: work }) as Promise<boolean>;
+  }
+
   /** Closes the thread's connection once the commits before this call are done. */
   async close(): Promise<void> {
     if (this.#failure !== null) return;
@@ -88,7 +93,7 @@ export class CommitThread {
     this.#pending.delete(reply.id);
     if (this.#pending.size === 0) this.#worker.unref();
     if ("error" in reply) pending.reject(errorFrom(reply.error));
-    else pending.resolve("result" in reply ? reply.result : undefined);
+    else pending.resolve("result" in reply ? reply.result : "renewed" in reply ? reply.renewed : undefined);
   }
 
   #fail(cause: unknown): void {

@@ -1,6 +1,7 @@
 /**
  * The commit thread's entry (see `meter-sqlite-commit-thread.ts`): its own connection to the
- * store's file, running each posted commit in order and answering with its result or its error.
+ * store's file, running each posted commit (or lease renewal) in order and answering with its
+ * result or its error.
  * A commit that fails here rolls back like one on the main thread; if the thread dies mid-commit,
  * SQLite discards the open transaction.
  */
@@ -8,12 +9,16 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { isTallyError } from "../../errors.ts";
 import { addHistogramJson } from "../../meter/histogram.ts";
-import { type CommitWork, SqliteCommitter } from "./meter-sqlite-commit.ts";
+import { type CommitWork, type RenewWork, SqliteCommitter } from "./meter-sqlite-commit.ts";
 import { openSqlite } from "./meter-sqlite-database.ts";
 
-export type ThreadRequest = { id: number; work: CommitWork } | { id: number; close: true };
+export type ThreadRequest =
+  | { id: number; work: CommitWork }
+  | { id: number; renew: RenewWork }
+  | { id: number; close: true };
 export type ThreadReply =
   | { id: number; result: import("../../meter/rollups.ts").CommitResult }
+  | { id: number; renewed: boolean }
   | { id: number; error: { name: string; code: string | null; message: string } }
   | { id: number; closed: true };
 
@@ -36,7 +41,10 @@ port.on("message", (request: ThreadRequest) => {
   }
   let reply: ThreadReply;
   try {
-    reply = { id: request.id, result: committer.commit(request.work) };
+    reply =
+      "renew" in request
+        ? { id: request.id, renewed: committer.renewLease(request.renew) }
+        : { id: request.id, result: committer.commit(request.work) };
   } catch (error) {
     const e = error as Error;
     reply = {

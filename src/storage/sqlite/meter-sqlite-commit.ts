@@ -16,6 +16,15 @@ import type { SqliteDatabaseLike } from "./meter-sqlite-database.ts";
 import { prepareStatements, type Statements } from "./meter-statements.ts";
 
 /** A `CommitBatch` with its deltas as rows: what crosses to the commit thread. */
+/** A lease renewal, as `SqliteRollups.renewLease` binds it (on the commit thread, in order with the commits). */
+export interface RenewWork {
+  key: string;
+  token: string;
+  fence: number;
+  expiresAt: number;
+  now: number;
+}
+
 export interface CommitWork {
   ref: ReportRef;
   /** The report's row id in `<p>_reports`. */
@@ -40,6 +49,11 @@ export class SqliteCommitter {
 
   commit(work: CommitWork): CommitResult {
     return this.#tx.immediate(work);
+  }
+
+  /** Extends a held lease; false when it is no longer held (see `SqliteRollups.renewLease`). */
+  renewLease(r: RenewWork): boolean {
+    return this.#st.leaseRenew.run(r.expiresAt, r.key, r.token, r.fence, r.now).changes === 1;
   }
 
   #commit(work: CommitWork): CommitResult {

@@ -194,4 +194,27 @@ describe("SqliteRollups", () => {
     assert.equal(b?.fence, (a?.fence ?? 0) + 1);
     await rollups.close();
   });
+
+  it("renews a lease on the commit thread while it runs, in order with the commits", async () => {
+    const path = join(dir, "lease-thread.db");
+    const rollups = new SqliteRollups({ path, commitThread: true });
+    const ref = { namespace: "t", name: "job", version: 1 };
+    const def = new DefinitionBuilder().indexBy("customer").build("job", 1);
+    // Ensuring a definition starts the thread.
+    await rollups.ensureDefinition(ref, def);
+    const lease = await rollups.acquireLease("k", 1000, 0);
+    assert.ok(lease);
+    const d = { ...emptyRecord("minute", 60_000, "", "all"), count: 1, successCount: 1 };
+    const commit = rollups.commit(ref, { rollups: [d], intervalState: [], markers: [], fence: lease, now: 10 });
+    assert.equal(await rollups.renewLease(lease, 1000, 900), true);
+    assert.deepEqual(await commit, { ok: true });
+    // Renewed to 1900: still held at 1500, and a peer cannot take it.
+    const peer = new SqliteRollups({ path });
+    assert.equal(await peer.acquireLease("k", 1000, 1500), null);
+    const taken = await peer.acquireLease("k", 1000, 1900);
+    assert.ok(taken);
+    assert.equal(await rollups.renewLease(lease, 1000, 1950), false);
+    await peer.close();
+    await rollups.close();
+  });
 });
