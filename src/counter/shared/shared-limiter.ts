@@ -246,7 +246,9 @@ export class SharedLimiter {
     action: "check" | "record",
     state: "never" | "onDenial",
   ): Promise<SharedLimitResult> {
-    validateEventId(id);
+    // An id this limiter served last was validated then (the trim and regular expressions of a full
+    // validation are a noticeable share of a lone caller's work).
+    if (this.#last?.id !== id) validateEventId(id);
     validateTerminalCount(count);
     const context = this.#context;
     const engine = context.engine;

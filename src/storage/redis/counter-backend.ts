@@ -63,8 +63,25 @@ export interface RedisBackendOptions {
 /** Most operations in one script call (bounds how long one call holds the server). */
 const MAX_BATCH = 32;
 
-/** The short script of fixed-window checks and checkAndRecords (see counter-fixed.lua). */
-export const FIXED_SCRIPT = LuaScript.fromFile("counter-fixed.lua", import.meta.url);
+/** counter-fixed.lua as written: each layout runs it with its U and TTL prepended (fixedScriptFor). */
+const FIXED_SOURCE = LuaScript.fromFile("counter-fixed.lua", import.meta.url).source;
+const fixedScripts = new Map<string, LuaScript>();
+
+/**
+ * The short script of fixed-window checks and checkAndRecords (see counter-fixed.lua) of a layout
+ * with `units` units whose hashes live `ttlMs`: the file with `local U, TTL = <units>, "<ttlMs>"`
+ * prepended, so that neither travels with every call (each argument is converted on both ends of a
+ * call whose whole cost on the server is a few dozen such conversions).
+ */
+export function fixedScriptFor(units: number, ttlMs: number): LuaScript {
+  const prelude = `local U, TTL = ${units}, "${ttlMs}"\n`;
+  let script = fixedScripts.get(prelude);
+  if (script === undefined) {
+    script = new LuaScript("counter-fixed.lua", prelude + FIXED_SOURCE);
+    fixedScripts.set(prelude, script);
+  }
+  return script;
+}
 
 const SCRIPT = new LuaScript(
   "counter script",
@@ -174,6 +191,8 @@ class RedisCounterBackend implements BoundCounterBackend {
   /** The m field of a ring standing at the last ordinals seen (see counter-lib.lua). */
   #ringOrdinals: number[] = [];
   #ringText = "";
+  #lastNow = Number.NaN;
+  #lastNowText = "";
   readonly #signature: string;
   /** Reply of a passed evaluation without state, by the identity of its tests. */
   readonly #passed = new WeakMap<readonly BackendTest[], readonly boolean[]>();
@@ -184,6 +203,8 @@ class RedisCounterBackend implements BoundCounterBackend {
   #inFlight = 0;
 
   readonly #fixedScript: boolean;
+  /** counter-fixed.lua for this layout. */
+  readonly #fixed: LuaScript;
 
   constructor(
     runner: RedisCommandRunner,
@@ -200,6 +221,7 @@ class RedisCounterBackend implements BoundCounterBackend {
     this.#codes = layout.units.map((u) => String(TIME_UNITS.indexOf(u.unit)));
     this.#sizes = layout.units.map((u) => u.bucketCount);
     this.#head = [layout.signature, String(Math.ceil(layout.ttlMs)), String(layout.units.length)];
+    this.#fixed = fixedScriptFor(layout.units.length, Math.ceil(layout.ttlMs));
     this.#signature = layout.signature;
     this.#slots = layout.units.map(() => ({ ordinal: Number.NaN, names: [] }));
   }
@@ -232,6 +254,15 @@ class RedisCounterBackend implements BoundCounterBackend {
       for (let u = 0; u < this.#units; u++) out.push(this.#names(u, ordinals[u]!, 1).names[0]!);
     }
     return 2 + this.#units;
+  }
+
+  /** `now` as text, kept while it repeats (calls of one millisecond share it; the conversion is not free). */
+  #nowText(now: number): string {
+    if (now !== this.#lastNow) {
+      this.#lastNow = now;
+      this.#lastNowText = String(now);
+    }
+    return this.#lastNowText;
   }
 
   /** "<signature>|<ordinals>": the m field of an event whose rings stand at `ordinals`. */
@@ -315,26 +346,34 @@ class RedisCounterBackend implements BoundCounterBackend {
   #lone(op: EvaluateOp, plan: EncodedPlan, fixed: FixedArgs): Promise<EvaluateReply> {
     const time = op.time;
     const key = eventKey(this.#prefix, op.eventIds[0]!);
-    const command = FIXED_SCRIPT.command([key]);
-    command.push(this.#head[2]!, this.#head[1]!);
+    const script = this.#fixed;
+    const command = script.command([key]);
     this.#pushFixed(command, time, fixed, false);
     this.#inFlight++;
     const runner = this.#runner;
-    const done = (replies: unknown): EvaluateReply | Promise<EvaluateReply> => {
-      this.#inFlight--;
-      const reply = (replies as unknown[])[0];
-      if (reply === 1)
-        return { passed: true, now: time.now!, results: plan.passed, events: undefined, reservation: undefined };
-      if (reply === 0) return this.#queue(op, plan, false);
-      return this.#evaluateReply(op, reply);
-    };
-    const fail = (error: unknown): never => {
-      this.#inFlight--;
-      throw translate(error, key);
-    };
-    return runner
-      .run(command, key)
-      .then(done, (error: unknown) => FIXED_SCRIPT.recover(runner, command, key, error).then(done, fail));
+    // Anonymous callbacks, not named consts: the TypeScript loaders keep names by wrapping each named
+    // closure in a defineProperty call, paid on every call of this path.
+    return runner.run(command, key).then(
+      (replies) => this.#loneReply(op, plan, replies),
+      (error: unknown) =>
+        script.recover(runner, command, key, error).then(
+          (replies) => this.#loneReply(op, plan, replies),
+          (failure: unknown) => {
+            this.#inFlight--;
+            throw translate(failure, key);
+          },
+        ),
+    );
+  }
+
+  /** The answer of a lone call of counter-fixed.lua; undecided, the general script decides it. */
+  #loneReply(op: EvaluateOp, plan: EncodedPlan, replies: unknown): EvaluateReply | Promise<EvaluateReply> {
+    this.#inFlight--;
+    const reply = (replies as unknown[])[0];
+    if (reply === 1)
+      return { passed: true, now: op.time.now!, results: plan.passed, events: undefined, reservation: undefined };
+    if (reply === 0) return this.#queue(op, plan, false);
+    return this.#evaluateReply(op, reply);
   }
 
   /** Pushes one operation of counter-fixed.lua: its time block ("=" when `sameTime`), count and rooms. */
@@ -343,7 +382,7 @@ class RedisCounterBackend implements BoundCounterBackend {
       out.push("=");
     } else {
       const ordinals = time.ordinals!;
-      out.push(this.#ring(ordinals), String(time.now));
+      out.push(this.#ring(ordinals), this.#nowText(time.now!));
       for (let u = 0; u < this.#units; u++) out.push(this.#names(u, ordinals[u]!, 1).names[0]!);
     }
     out.push(fixed.count);
@@ -478,14 +517,14 @@ class RedisCounterBackend implements BoundCounterBackend {
   /** One counter-fixed.lua call; the operations it leaves undecided go on through the general script. */
   async #sendFixed(ops: readonly Queued[]): Promise<void> {
     const keys: string[] = [];
-    const args = [this.#head[2]!, this.#head[1]!];
+    const args: string[] = [];
     let previous: number | undefined | null = null;
     for (const op of ops) {
       keys.push(op.keys[0]!);
       this.#pushFixed(args, op.time, op.fixed!, op.time.now === previous);
       previous = op.time.now;
     }
-    const replies = await this.#call(FIXED_SCRIPT, ops, keys, args);
+    const replies = await this.#call(this.#fixed, ops, keys, args);
     if (replies === undefined) return;
     const undecided: Queued[] = [];
     for (let i = 0; i < ops.length; i++) {

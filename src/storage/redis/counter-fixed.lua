@@ -4,27 +4,35 @@
 -- caller) or several started in the same tick (the backend batches them); they run in order, each
 -- judged on the state the previous ones left. Everything arrives ready-made, so an operation is one
 -- HMGET, a few comparisons and one HSET of the last instant and every unit's new count (plus an HDEL
--- and a PEXPIRE when a period rolled over). Whatever it cannot decide on its own it leaves untouched and answers 0 for,
--- and the backend sends that operation again through the general script (counter-lib.lua ..
--- counter-batch.lua), which decides it from scratch: a 0 writes nothing, so each operation stays
--- exactly one atomic step.
+-- and a PEXPIRE when a period rolled over). Whatever it cannot decide on its own it leaves untouched
+-- and answers 0 for, and the backend sends that operation again through the general script
+-- (counter-lib.lua .. counter-batch.lua), which decides it from scratch: a 0 writes nothing, so each
+-- operation stays exactly one atomic step.
 --
 -- An operation is left undecided (0) when: the stored layout differs, the clock is behind the ring (a
 -- unit's stored period is after now), reservations may be pending (p), or now is before the event's
--- last instant (first needs a read). A denial is decided here, with the state it was judged on. Its writes are exactly those of record() in counter-lib.lua when no unit's ring is ahead of
--- now: the skipped periods of a ring that moved are deleted, m is rewritten, the expiry renewed.
+-- last instant (first needs a read). A denial is decided here, with the state it was judged on. Its
+-- writes are exactly those of record() in counter-lib.lua when no unit's ring is ahead of now: the
+-- skipped periods of a ring that moved are deleted, m is rewritten, the expiry renewed.
 --
 -- Cost discipline: a call is mostly Lua work, and converting between strings and numbers (strtod,
 -- sprintf) is its largest part, so nothing is parsed that can be compared as text: epoch-ms instants
 -- of equal length compare as strings, a count against its room by length and then as a string (both
 -- are non-negative integers without leading zeros: the backend never sends a negative room here). The
 -- new counts are summed in Lua and written by the one HSET: three HINCRBYs cost more (each redis.call
--- is ~8k instructions of argument and reply conversion) than three strtod and "%.17g".
+-- is ~8k instructions of argument and reply conversion) than three strtod and "%.17g". Allocations
+-- count too (a table grown entry by entry, a closure with upvalues, and the collector's share of
+-- them): the commonest write builds none (measured with callgrind on the server: 92k instructions
+-- per lone checkAndRecord of the rate-limiting preset before, 74k after; a bare `return {1}` with
+-- the same arguments is 30k).
+--
+-- U (the number of tracked units) and TTL (ms an event hash lives, set when it is created or a
+-- period rolled over) are not arguments: the backend runs this file with `local U, TTL = <U>, "<ttl>"`
+-- prepended, one script per layout (fixedScriptFor in counter-backend.ts), so they are not converted on
+-- both ends of every call.
 --
 -- KEYS[i] the event hash <prefix>{<eventId>} of operation i (layout: counter-lib.lua)
--- ARGV[1] U, the number of tracked units
--- ARGV[2] ttl ms of an event hash, set when it is created or a period rolled over
--- Then per operation:
+-- ARGV, per operation:
 --   its time block: m of a ring standing at now ("<signature>|<ordinal of now per unit, comma-
 --     separated>"; the signature ends in "<code>:<buckets>,..." per unit), now in epoch ms, and the
 --     field of each unit's ring slot at now ("<code>:<slot>"); or "=" alone: the previous operation's
@@ -35,106 +43,155 @@
 --   or a denial, nothing written: { "d", exists 0|1, first | "", last | "", {bucket 0 per unit} }.
 
 local MAX_COUNT = 4294967295
-local U = tonumber(ARGV[1])
-local TTL = ARGV[2]
+-- Locals, not globals: each global read is a table lookup, and ARGV is read a dozen times per operation.
+local A = ARGV
+local call = redis.call
 
--- Decides one operation on key: M/NOW its time block, ARGV[f .. f+U-1] its slot fields, ARGV[c] its
--- count and ARGV[c+1 .. c+U] its rooms.
-local function decide(key, M, NOW, f, c)
-  local v = redis.call("HMGET", key, "m", "l", "p", unpack(ARGV, f, f + U - 1))
-  local m = v[1]
-  local del = nil
-  if m and m ~= M then
-    -- The ring moved (or the layout differs): per unit, the stored period of bucket 0 against now's.
-    local sig, stored = string.match(m, "^(.*)|([^|]*)$")
-    local now_sig, now_ords = string.match(M, "^(.*)|([^|]*)$")
-    if sig ~= now_sig then return 0 end
-    local o = {}
-    for x in string.gmatch(stored, "[^,]+") do o[#o + 1] = tonumber(x) end
-    local u = 0
-    del = {}
-    local ords = string.gmatch(now_ords, "[^,]+")
-    for code, buckets in string.gmatch(string.match(sig, "|([^|]*)$"), "(%d+):(%d+)") do
-      u = u + 1
-      local n = tonumber(ords())
-      local o0 = o[u]
-      if o0 == nil or o0 > n then return 0 end
-      if o0 < n then
-        -- The slot of now held an older period: it reads 0 and the periods skipped are zeroed.
-        v[3 + u] = false
-        local bc = tonumber(buckets)
-        if n - o0 >= bc then
-          for s = 0, bc - 1 do del[#del + 1] = code .. ":" .. s end
-        else
-          for k = 1, n - o0 do del[#del + 1] = code .. ":" .. ((o0 + k) % bc) end
-        end
-      end
-    end
-  end
-  if v[3] and v[3] ~= "0" then return 0 end
-  for u = 1, U do
-    local room = ARGV[c + u]
-    local x = v[3 + u]
-    if x and room ~= "" and (#x > #room or (#x == #room and x > room)) then
-      -- A denial: the state it was judged on, from which the backend words it (as the general
-      -- script's state would: bucket 0 per unit, nothing pending).
-      local first = ""
-      if m then first = redis.call("HGET", key, "f") or "" end
-      local buckets = {}
-      for w = 1, U do buckets[w] = v[3 + w] or "0" end
-      return { "d", m and 1 or 0, first, v[2] or "", buckets }
-    end
-  end
-  local countstr = ARGV[c]
-  if countstr == "0" then return 1 end
-  local last = v[2]
-  local set
-  if not last then
-    set = { "f", NOW, "l", NOW }
-  elseif #NOW == #last and NOW > last or #NOW ~= #last and tonumber(NOW) > tonumber(last) then
-    set = { "l", NOW }
-  elseif NOW ~= last then
-    return 0
-  else
-    set = {}
-  end
-  local renew = m ~= M
-  if renew then
-    set[#set + 1] = "m"
-    set[#set + 1] = M
-  end
-  -- One HSET writes the counts too: each redis.call costs more than the sums and their formatting
-  -- (an edit of the bucket's text in Lua was measured as costly as strtod and "%.17g").
-  local count = tonumber(countstr)
-  local n = #set
-  for u = 1, U do
-    local x = v[3 + u]
-    local value = count
-    if x then value = value + tonumber(x) end
-    if value > MAX_COUNT then value = MAX_COUNT end
-    set[n + 1] = ARGV[f + u - 1]
-    set[n + 2] = value
-    n = n + 2
-  end
-  if del ~= nil and #del > 0 then redis.call("HDEL", key, unpack(del)) end
-  redis.call("HSET", key, unpack(set))
-  if renew then redis.call("PEXPIRE", key, TTL) end
-  return 1
-end
-
-local replies = {}
-local p = 3
+-- The operations run inline in one loop, not through a function: a closure over these locals would be
+-- built on every call (an allocation per upvalue), about a twentieth of a lone call. Each operation's
+-- code runs in `repeat ... until true`: `r = <reply> break` ends it (and, from an inner loop, `r`
+-- set and `if r then break end` after it). For operation i: M/NOW its time block, ARGV[f .. f+U-1]
+-- its slot fields, ARGV[c] its count and ARGV[c+1 .. c+U] its rooms.
+local K = KEYS
+local ops = #K
+-- A lone operation (the commonest call) needs no reply table grown one entry at a time.
+local replies = ops > 1 and {} or nil
+local p = 1
 local M, NOW, f
-for i = 1, #KEYS do
-  if ARGV[p] == "=" then
+for i = 1, ops do
+  if A[p] == "=" then
     p = p + 1
   else
-    M = ARGV[p]
-    NOW = ARGV[p + 1]
+    M = A[p]
+    NOW = A[p + 1]
     f = p + 2
     p = p + 2 + U
   end
-  replies[i] = decide(KEYS[i], M, NOW, f, p)
+  local c = p
   p = p + 1 + U
+  local key = K[i]
+  local r = nil
+  repeat
+    local v
+    if U == 3 then
+      v = call("HMGET", key, "m", "l", "p", A[f], A[f + 1], A[f + 2])
+    else
+      v = call("HMGET", key, "m", "l", "p", unpack(A, f, f + U - 1))
+    end
+    local m = v[1]
+    local del = nil
+    if m and m ~= M then
+      -- The ring moved (or the layout differs): per unit, the stored period of bucket 0 against now's.
+      local sig, stored = string.match(m, "^(.*)|([^|]*)$")
+      local now_sig, now_ords = string.match(M, "^(.*)|([^|]*)$")
+      if sig ~= now_sig then
+        r = 0
+        break
+      end
+      local o = {}
+      for x in string.gmatch(stored, "[^,]+") do o[#o + 1] = tonumber(x) end
+      local u = 0
+      del = {}
+      local ords = string.gmatch(now_ords, "[^,]+")
+      for code, buckets in string.gmatch(string.match(sig, "|([^|]*)$"), "(%d+):(%d+)") do
+        u = u + 1
+        local n = tonumber(ords())
+        local o0 = o[u]
+        if o0 == nil or o0 > n then
+          r = 0
+          break
+        end
+        if o0 < n then
+          -- The slot of now held an older period: it reads 0 and the periods skipped are zeroed.
+          v[3 + u] = false
+          local bc = tonumber(buckets)
+          if n - o0 >= bc then
+            for s = 0, bc - 1 do del[#del + 1] = code .. ":" .. s end
+          else
+            for k = 1, n - o0 do del[#del + 1] = code .. ":" .. ((o0 + k) % bc) end
+          end
+        end
+      end
+      if r then break end
+    end
+    if v[3] and v[3] ~= "0" then
+      r = 0
+      break
+    end
+    for u = 1, U do
+      local room = A[c + u]
+      local x = v[3 + u]
+      if x and room ~= "" and (#x > #room or (#x == #room and x > room)) then
+        -- A denial: the state it was judged on, from which the backend words it (as the general
+        -- script's state would: bucket 0 per unit, nothing pending).
+        local first = ""
+        if m then first = call("HGET", key, "f") or "" end
+        local buckets = {}
+        for w = 1, U do buckets[w] = v[3 + w] or "0" end
+        r = { "d", m and 1 or 0, first, v[2] or "", buckets }
+        break
+      end
+    end
+    if r then break end
+    local countstr = A[c]
+    if countstr == "0" then
+      r = 1
+      break
+    end
+    local last = v[2]
+    local renew = m ~= M
+    local later = last and (#NOW == #last and NOW > last or #NOW ~= #last and tonumber(NOW) > tonumber(last))
+    if later and not renew and U == 3 then
+      -- The commonest write (the rate-limiting preset's three units, now after the last instant, no
+      -- period rolled over) as one HSET with its arguments in place: building a table and unpacking
+      -- it costs about a tenth of the whole call.
+      local count = countstr + 0
+      local a, b, d = v[4], v[5], v[6]
+      if a then a = a + count else a = count end
+      if a > MAX_COUNT then a = MAX_COUNT end
+      if b then b = b + count else b = count end
+      if b > MAX_COUNT then b = MAX_COUNT end
+      if d then d = d + count else d = count end
+      if d > MAX_COUNT then d = MAX_COUNT end
+      call("HSET", key, "l", NOW, A[f], a, A[f + 1], b, A[f + 2], d)
+      r = 1
+      break
+    end
+    local set
+    if not last then
+      set = { "f", NOW, "l", NOW }
+    elseif later then
+      set = { "l", NOW }
+    elseif NOW ~= last then
+      r = 0
+      break
+    else
+      set = {}
+    end
+    if renew then
+      set[#set + 1] = "m"
+      set[#set + 1] = M
+    end
+    -- One HSET writes the counts too: each redis.call costs more than the sums and their formatting
+    -- (an edit of the bucket's text in Lua was measured as costly as strtod and "%.17g").
+    -- Arithmetic coerces the decimal strings (the same strtod as tonumber, without a function call).
+    local count = countstr + 0
+    local n = #set
+    for u = 1, U do
+      local x = v[3 + u]
+      local value = count
+      if x then value = value + x end
+      if value > MAX_COUNT then value = MAX_COUNT end
+      set[n + 1] = A[f + u - 1]
+      set[n + 2] = value
+      n = n + 2
+    end
+    if del ~= nil and #del > 0 then call("HDEL", key, unpack(del)) end
+    call("HSET", key, unpack(set))
+    if renew then call("PEXPIRE", key, TTL) end
+    r = 1
+  until true
+  if ops == 1 then return { r } end
+  replies[i] = r
 end
 return replies

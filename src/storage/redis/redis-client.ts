@@ -41,9 +41,9 @@ export function fromNodeRedisCluster(cluster: NodeRedisClusterLike): RedisComman
 export function fromIoRedis(client: IoRedisLike): RedisCommandRunner {
   return {
     run: (args) => {
-      const [command, ...rest] = args;
-      if (command === undefined) return Promise.reject(new Error("empty Redis command"));
-      return client.call(command, ...rest);
+      if (args.length === 0) return Promise.reject(new Error("empty Redis command"));
+      // `call(command, ...rest)` with the array as it is: no rest array copied on every command.
+      return Reflect.apply(client.call, client, args) as Promise<unknown>;
     },
   };
 }
