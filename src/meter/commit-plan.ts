@@ -15,16 +15,23 @@ import { type Aggregate, aggregate } from "./aggregate.ts";
 import { type CompiledDefinition, InternedBatch } from "./interned-batch.ts";
 import { addEntry } from "./parse-row.ts";
 import type { ProcessResult, ProcessRun } from "./processor.ts";
-import type { CommitResult, IntervalStateUpdate, Lease, MarkerUpdate } from "./rollups.ts";
+import type { CommitResult, Lease, MarkerUpdate } from "./rollups.ts";
 import { stateKey } from "./rollups.ts";
 import type { StreamEntry } from "./stream.ts";
 
 const MAX_COMMIT_TRIES = 8;
 
-/** What a plan made ahead takes as stored: the in-flight commit's marker highs and interval state. */
+/**
+ * What a plan made ahead takes as stored: the in-flight commit's marker highs and interval state
+ * (by `stateKey`). What it names is not read from the store at all: the commit sets exactly these
+ * values if it succeeds on its first try (the only case in which the plan is used), and nothing
+ * else moves them meanwhile. So in the steady state of a run, where a batch's units and identities
+ * are the previous batch's, planning asks the store nothing and runs while the commit is in flight
+ * (on Redis, where any read waits for the running commit script, a read would serialise the two).
+ */
 export interface Assumed {
   highs: ReadonlyMap<string, number>;
-  intervalState: readonly IntervalStateUpdate[];
+  intervalState: ReadonlyMap<string, number>;
 }
 
 export interface CommitPlan {
@@ -62,7 +69,9 @@ export async function readMarkersFor(
       units.add(entry.unit);
     }
   }
-  const markers = await ctx.run.rollups.readMarkers(ctx.run.ref, [...units]);
+  const unknown = assumed === null ? [...units] : [...units].filter((unit) => !assumed.highs.has(unit));
+  const markers =
+    unknown.length > 0 ? await ctx.run.rollups.readMarkers(ctx.run.ref, unknown) : new Map<string, number>();
   if (assumed !== null) {
     for (const unit of units) {
       const high = assumed.highs.get(unit);
@@ -117,19 +126,18 @@ export async function makePlan(
   }
   if (fresh === 0) return { entries, markers, highs, deltas: null, fresh, skipped, malformed };
   const keys = interned.intervalKeys();
-  const state = keys.length > 0 ? await run.rollups.readIntervalState(run.ref, keys) : new Map<string, number>();
-  if (assumed !== null) {
-    for (const s of assumed.intervalState) {
-      const key = stateKey(s.param, s.value);
-      if (s.lastMs > (state.get(key) ?? Number.NEGATIVE_INFINITY)) state.set(key, s.lastMs);
-    }
-  }
+  const known = assumed?.intervalState;
+  const unknown = known === undefined ? keys : keys.filter((k) => !known.has(stateKey(k.param, k.value)));
+  const state = unknown.length > 0 ? await run.rollups.readIntervalState(run.ref, unknown) : new Map<string, number>();
+  if (known !== undefined) for (const [key, lastMs] of known) state.set(key, lastMs);
   return { entries, markers, highs, deltas: aggregate(interned, state), fresh, skipped, malformed };
 }
 
 /** What a later plan may assume once this plan's commit succeeded. */
 export function assumedAfter(plan: CommitPlan): Assumed {
-  return { highs: plan.highs, intervalState: plan.deltas?.intervalState ?? [] };
+  const intervalState = new Map<string, number>();
+  for (const s of plan.deltas?.intervalState ?? []) intervalState.set(stateKey(s.param, s.value), s.lastMs);
+  return { highs: plan.highs, intervalState };
 }
 
 /** Starts the plan's commit (resolves `{ ok: true }` at once when nothing is fresh). */

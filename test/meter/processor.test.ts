@@ -289,23 +289,32 @@ describe("pipelined batches", () => {
       for (let i = 0; i < 9; i++) void meter.start("j", { i }).success();
       await stream.close();
       clock.advance("2m");
-      // Commits 1 and 2 land only once the processor reads the markers for the next chunk.
+      // Commits 1 and 2 land only after the processor has read the next chunk and planned it
+      // (planning follows the read within the same turn of the event loop: it asks the store nothing).
       let reads = 0;
       const waiting: Array<() => void> = [];
       const slow = slowCommits(rollups, async (n) => {
         if (n < 3 && reads <= n) await new Promise<void>((resolve) => waiting.push(resolve));
       });
+      let markerReads = 0;
       const readMarkers = slow.readMarkers;
-      slow.readMarkers = async (r, units) => {
-        const found = await readMarkers(r, units);
-        reads++;
-        for (const wake of waiting.splice(0)) wake();
-        return found;
+      slow.readMarkers = (r, units) => {
+        markerReads++;
+        return readMarkers(r, units);
       };
-      const reader = new EventMeter({ stream: new FileStream({ path: dir, clock }), rollups: slow, clock });
+      const source = new FileStream({ path: dir, clock });
+      const read = source.read.bind(source);
+      source.read = async (event, options) => {
+        const batch = await read(event, options);
+        reads++;
+        for (const wake of waiting.splice(0)) setImmediate(wake);
+        return batch;
+      };
+      const reader = new EventMeter({ stream: source, rollups: slow, clock });
       const result = await reader.processPending("j", { version: 1, batchRows: 3 });
       assert.equal(result.processed, 9);
       assert.equal(slow.commits, 3, "one commit per chunk of the one file, none redone");
+      assert.equal(markerReads, 1, "the later chunks take their unit's marker from the commit in flight");
       assert.equal((await reader.summary("j", { version: 1 })).count, 9);
       await reader.close();
     } finally {
