@@ -35,15 +35,36 @@ function fastIso(text: string): number | null | undefined {
   ) {
     return undefined;
   }
-  const c1 = digits2(text, 0);
-  const c2 = digits2(text, 2);
-  const month = digits2(text, 5);
-  const day = digits2(text, 8);
-  const hour = digits2(text, 11);
-  const minute = digits2(text, 14);
-  const second = digits2(text, 17);
-  const ms1 = digits2(text, 20);
-  const ms2 = text.charCodeAt(22) - 48;
+  return isoDigitsMs(
+    digits2(text, 0),
+    digits2(text, 2),
+    digits2(text, 5),
+    digits2(text, 8),
+    digits2(text, 11),
+    digits2(text, 14),
+    digits2(text, 17),
+    digits2(text, 20),
+    text.charCodeAt(22) - 48,
+  );
+}
+
+/**
+ * Epoch ms of `toISOString()` text read as its digit pairs (`c1 c2` the year's, `ms1` the first two
+ * millisecond digits, `ms2` the last; -1 for a pair that is not two digits): undefined when a digit
+ * is missing, null for an impossible date or time, as `parseRfc3339` says. Shared by this module's
+ * string path and `FileStream`'s byte path (`meter-file-event.ts`), with one validated-day cache.
+ */
+export function isoDigitsMs(
+  c1: number,
+  c2: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  ms1: number,
+  ms2: number,
+): number | null | undefined {
   if ((c1 | c2 | month | day | hour | minute | second | ms1) < 0 || ms2 < 0 || ms2 > 9) return undefined;
   if (hour > 23 || minute > 59 || second > 59) return null;
   const year = c1 * 100 + c2;

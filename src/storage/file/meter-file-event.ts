@@ -20,6 +20,7 @@
  */
 
 import type { EventSink, ParsedEvent } from "../../meter/parse-row.ts";
+import { isoDigitsMs } from "../../meter/time-input.ts";
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -140,10 +141,6 @@ function integerAt(buf: Uint8Array, at: number, end: number): number {
   return negative ? -value : value;
 }
 
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-let cachedDay = -1;
-let cachedDayMs = 0;
-
 function two(buf: Uint8Array, at: number): number {
   const a = (buf[at] as number) - 48;
   const b = (buf[at + 1] as number) - 48;
@@ -166,28 +163,17 @@ function isoAt(buf: Uint8Array, at: number): number | null | undefined {
   ) {
     return undefined;
   }
-  const c1 = two(buf, at);
-  const c2 = two(buf, at + 2);
-  const month = two(buf, at + 5);
-  const day = two(buf, at + 8);
-  const hour = two(buf, at + 11);
-  const minute = two(buf, at + 14);
-  const second = two(buf, at + 17);
-  const ms1 = two(buf, at + 20);
-  const ms2 = (buf[at + 22] as number) - 48;
-  if ((c1 | c2 | month | day | hour | minute | second | ms1) < 0 || ms2 < 0 || ms2 > 9) return undefined;
-  if (hour > 23 || minute > 59 || second > 59) return null;
-  const year = c1 * 100 + c2;
-  const dayKey = year * 10_000 + month * 100 + day;
-  if (dayKey !== cachedDay) {
-    if (year < 1970 || month < 1 || month > 12 || day < 1) return null;
-    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-    const monthDays = month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
-    if (day > monthDays) return null;
-    cachedDayMs = Date.UTC(year, month - 1, day);
-    cachedDay = dayKey;
-  }
-  return cachedDayMs + ((hour * 60 + minute) * 60 + second) * 1000 + ms1 * 10 + ms2;
+  return isoDigitsMs(
+    two(buf, at),
+    two(buf, at + 2),
+    two(buf, at + 5),
+    two(buf, at + 8),
+    two(buf, at + 11),
+    two(buf, at + 14),
+    two(buf, at + 17),
+    two(buf, at + 20),
+    (buf[at + 22] as number) - 48,
+  );
 }
 
 /** Status by the first letter of the word at `at` and its closing quote. */
