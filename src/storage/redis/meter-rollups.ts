@@ -40,7 +40,7 @@ import { LuaScript } from "./lua-script.ts";
 import { commitArgs, type Ttls } from "./meter-commit-args.ts";
 import { leaseKeys, ReportKeys, reportsKey, watermarkKey } from "./meter-keys.ts";
 import { arrayReply, hashReply } from "./meter-replies.ts";
-import { type IoRedisLike, type NodeRedisLike, type RedisCommandRunner, toCommandRunner } from "./redis-client.ts";
+import { type IoRedisLike, type NodeRedisLike, type RedisCommandRunner, runnerOfOptions } from "./redis-client.ts";
 
 const COMMIT = LuaScript.fromFile("meter-commit.lua", import.meta.url);
 const LEASE = LuaScript.fromFile("meter-lease.lua", import.meta.url);
@@ -96,15 +96,7 @@ export class RedisRollups implements MeterRollups {
   readonly #registered = new Set<string>();
 
   constructor(options: RedisRollupsOptions) {
-    if (
-      typeof options !== "object" ||
-      options === null ||
-      typeof options.client !== "object" ||
-      options.client === null
-    ) {
-      throw new TallyError("INVALID_OPTION", `${NAME} needs { client }: an ioredis or node-redis client`);
-    }
-    this.#redis = toCommandRunner(options.client);
+    this.#redis = runnerOfOptions(options, NAME);
     const prefix = options.keyPrefix ?? "";
     if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
       throw new TallyError(

@@ -22,7 +22,7 @@ import type { AckResult, MeterStream, StreamBatch, StreamEntry, StreamRef } from
 import { type Duration, toMs } from "../../time/duration.ts";
 import { LuaScript } from "./lua-script.ts";
 import { arrayReply } from "./meter-replies.ts";
-import { type IoRedisLike, type NodeRedisLike, type RedisCommandRunner, toCommandRunner } from "./redis-client.ts";
+import { type IoRedisLike, type NodeRedisLike, type RedisCommandRunner, runnerOfOptions } from "./redis-client.ts";
 
 const APPEND = LuaScript.fromFile("meter-stream-append.lua", import.meta.url);
 const SETTLE = LuaScript.fromFile("meter-stream-settle.lua", import.meta.url);
@@ -51,15 +51,7 @@ export class RedisStream implements MeterStream {
   readonly #groups = new Set<string>();
 
   constructor(options: RedisStreamOptions) {
-    if (
-      typeof options !== "object" ||
-      options === null ||
-      typeof options.client !== "object" ||
-      options.client === null
-    ) {
-      throw new TallyError("INVALID_OPTION", `${NAME} needs { client }: an ioredis or node-redis client`);
-    }
-    this.#redis = toCommandRunner(options.client);
+    this.#redis = runnerOfOptions(options, NAME);
     this.claimTimeoutMs = toMs(options.claimTimeout ?? "60s", `${NAME} claimTimeout`);
     if (this.claimTimeoutMs <= 0) throw new TallyError("INVALID_OPTION", `${NAME}: claimTimeout must be positive`);
     this.group = options.group ?? "tally";

@@ -11,6 +11,8 @@
  * - The adapter never connects, quits or reconfigures the client: whoever made it owns it.
  */
 
+import { TallyError } from "../../errors.ts";
+
 export interface RedisCommandRunner {
   run(args: readonly string[], firstKey: string): Promise<unknown>;
 }
@@ -53,4 +55,16 @@ export function toCommandRunner(client: RedisCommandRunner | NodeRedisLike | IoR
   if ("run" in client && typeof client.run === "function") return client;
   if ("call" in client && typeof client.call === "function") return fromIoRedis(client);
   return fromNodeRedis(client as NodeRedisLike);
+}
+
+/**
+ * The runner of a store's `options.client`; a `TallyError("INVALID_OPTION")` naming `store` when the
+ * options or the client are missing (the meter stores' constructors start with this check).
+ */
+export function runnerOfOptions(options: unknown, store: string): RedisCommandRunner {
+  const client = typeof options === "object" && options !== null ? (options as { client?: unknown }).client : null;
+  if (typeof client !== "object" || client === null) {
+    throw new TallyError("INVALID_OPTION", `${store} needs { client }: an ioredis or node-redis client`);
+  }
+  return toCommandRunner(client as RedisCommandRunner | NodeRedisLike | IoRedisLike);
 }
