@@ -274,6 +274,9 @@ export function aggregate(batch: InternedBatch, state: ReadonlyMap<string, numbe
  * upserts touch the same B-tree pages instead of one page per row (for SQLite that also kept each
  * multi-row statement's journal small).
  */
+/** Bucket spans of the hour and day tiers (tiers 1 and 2), which are merged from the minutes. */
+const PARENT_SPANS = [HOUR, DAY] as const;
+
 function keyOrder(records: Records, tables: Map<CompiledIndex, IndexTable>): Int32Array {
   const byName = [...tables.values()].sort((a, b) => compareText(a.index.name, b.index.name));
   // Per tier, per table: record numbers in leaf key order.
@@ -283,37 +286,31 @@ function keyOrder(records: Records, tables: Map<CompiledIndex, IndexTable>): Int
     const minutes: number[] = [];
     const hours: number[] = [];
     const days: number[] = [];
+    const parents = [hours, days];
     for (const leaf of table.leaves.sort((a, b) => compareText(a.indexKey, b.indexKey))) {
-      let hour = -1;
-      let day = -1;
-      let leafHours: Map<number, number> | null = null;
-      let leafDays: Map<number, number> | null = null;
+      // Per parent tier (hour, day): the record found last (a leaf's minutes mostly come in order,
+      // so it usually holds the next one too) and every one made for this leaf, by bucket start.
+      const last = [-1, -1];
+      const made = [new Map<number, number>(), new Map<number, number>()];
       for (let i = 0; i < leaf.records.length; i++) {
         const record = leaf.records[i] as number;
         minutes.push(record);
         const start = records.bucketStart[record] as number;
-        const hourStart = start - (start % HOUR);
-        if (hour < 0 || records.bucketStart[hour] !== hourStart) {
-          leafHours ??= new Map();
-          hour = leafHours.get(hourStart) ?? -1;
-          if (hour < 0) {
-            hour = records.add(1, hourStart, name, leaf.indexKey);
-            leafHours.set(hourStart, hour);
-            hours.push(hour);
+        for (let p = 0; p < 2; p++) {
+          const bucket = start - (start % (PARENT_SPANS[p] as number));
+          let parent = last[p] as number;
+          if (parent < 0 || records.bucketStart[parent] !== bucket) {
+            const byStart = made[p] as Map<number, number>;
+            parent = byStart.get(bucket) ?? -1;
+            if (parent < 0) {
+              parent = records.add((p + 1) as 1 | 2, bucket, name, leaf.indexKey);
+              byStart.set(bucket, parent);
+              (parents[p] as number[]).push(parent);
+            }
+            last[p] = parent;
           }
+          records.merge(parent, record);
         }
-        records.merge(hour, record);
-        const dayStart = start - (start % DAY);
-        if (day < 0 || records.bucketStart[day] !== dayStart) {
-          leafDays ??= new Map();
-          day = leafDays.get(dayStart) ?? -1;
-          if (day < 0) {
-            day = records.add(2, dayStart, name, leaf.indexKey);
-            leafDays.set(dayStart, day);
-            days.push(day);
-          }
-        }
-        records.merge(day, record);
       }
     }
     lists[0]?.push(minutes);
