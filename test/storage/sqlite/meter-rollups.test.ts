@@ -10,7 +10,7 @@ import { compileDefinition, InternedBatch } from "../../../src/meter/interned-ba
 import { emptyRecord } from "../../../src/meter/rollup-record.ts";
 import { SqliteRollups } from "../../../src/storage/sqlite/meter-rollups.ts";
 import { TIER_CODE } from "../../../src/storage/sqlite/meter-statements.ts";
-import { meterRollupsContract } from "../../../src/testing/meter-rollups-contract.ts";
+import { type MeterRollupsHarness, meterRollupsContract } from "../../../src/testing/meter-rollups-contract.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tally-sqlite-meter-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,64 +23,52 @@ const COLUMNS: Record<string, string> = {
   durationMsHist: "duration_ms_hist",
 };
 
-meterRollupsContract("SqliteRollups (commitThread: true)", async () => {
-  const path = join(dir, `contract-${++n}.db`);
-  const rollups = new SqliteRollups({ path, commitThread: true });
-  const peers: SqliteRollups[] = [];
-  return {
-    rollups,
-    peer: () => {
-      const peer = new SqliteRollups({ path, commitThread: true });
-      peers.push(peer);
-      return peer;
-    },
-    leaseClock: "caller",
-    corrupt: async (ref, tier, start, key, field, value) => {
-      const db = new Database(path);
-      const column = COLUMNS[field];
-      assert.ok(column !== undefined, `no column mapping for ${field}`);
-      db.prepare(
-        `UPDATE tally_meter_rollups SET ${column} = ?
-         WHERE report = (SELECT id FROM tally_meter_reports WHERE namespace = ? AND event = ? AND version = ?)
-           AND tier = ? AND bucket_start = ? AND index_key = ?`,
-      ).run(
-        typeof value === "number" && !Number.isSafeInteger(value) ? BigInt(value) : value,
-        ref.namespace,
-        ref.name,
-        ref.version,
-        TIER_CODE[tier],
-        start,
-        key,
-      );
-      db.close();
-    },
-    close: async () => {
-      for (const p of peers) await p.close();
-      await rollups.close();
-    },
+/** Overwrites one stored field of a rollup row in the file at `path` (the contract's damaged-value cases). */
+function corruptor(path: string): NonNullable<MeterRollupsHarness["corrupt"]> {
+  return async (ref, tier, start, key, field, value) => {
+    const db = new Database(path);
+    const column = COLUMNS[field];
+    assert.ok(column !== undefined, `no column mapping for ${field}`);
+    db.prepare(
+      `UPDATE tally_meter_rollups SET ${column} = ?
+     WHERE report = (SELECT id FROM tally_meter_reports WHERE namespace = ? AND event = ? AND version = ?)
+       AND tier = ? AND bucket_start = ? AND index_key = ?`,
+    ).run(
+      typeof value === "number" && !Number.isSafeInteger(value) ? BigInt(value) : value,
+      ref.namespace,
+      ref.name,
+      ref.version,
+      TIER_CODE[tier],
+      start,
+      key,
+    );
+    db.close();
   };
-});
+}
 
-// The same contract with commits on the store's own connection (the default, and as with a
-// `database` passed in).
-meterRollupsContract("SqliteRollups (commitThread: false)", async () => {
-  const path = join(dir, `contract-${++n}.db`);
-  const rollups = new SqliteRollups({ path, commitThread: false });
-  const peers: SqliteRollups[] = [];
-  return {
-    rollups,
-    peer: () => {
-      const peer = new SqliteRollups({ path, commitThread: false });
-      peers.push(peer);
-      return peer;
-    },
-    leaseClock: "caller",
-    close: async () => {
-      for (const p of peers) await p.close();
-      await rollups.close();
-    },
-  };
-});
+// The contract with commits on the commit thread and on the store's own connection (the default,
+// and as with a `database` passed in); the damaged-value cases run once, on the thread.
+for (const commitThread of [true, false]) {
+  meterRollupsContract(`SqliteRollups (commitThread: ${commitThread})`, async () => {
+    const path = join(dir, `contract-${++n}.db`);
+    const rollups = new SqliteRollups({ path, commitThread });
+    const peers: SqliteRollups[] = [];
+    return {
+      rollups,
+      peer: () => {
+        const peer = new SqliteRollups({ path, commitThread });
+        peers.push(peer);
+        return peer;
+      },
+      leaseClock: "caller",
+      ...(commitThread ? { corrupt: corruptor(path) } : {}),
+      close: async () => {
+        for (const p of peers) await p.close();
+        await rollups.close();
+      },
+    };
+  });
+}
 
 describe("SqliteRollups", () => {
   it("stores the same rows from a commit's columns (on the commit thread) as from its delta objects", async () => {
