@@ -21,6 +21,7 @@
 
 import type { EventSink, ParsedEvent } from "../../meter/parse-row.ts";
 import { isoDigitsMs } from "../../meter/time-input.ts";
+import { isWs } from "./meter-file-json-check.ts";
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -185,8 +186,6 @@ function statusAt(buf: Uint8Array, at: number): ParsedEvent["status"] | null {
   return word;
 }
 
-const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-
 /**
  * Reads the ASCII line in `buf[start, end)` into `sink` as `parseRow` would read it for `name`
  * (`start`, a `param` per pair, `end`); false, with `end` not called, when the line is not in the
@@ -273,7 +272,7 @@ export function readEventLine(buf: Buffer, start: number, end: number, name: str
     }
   }
   if (at >= end || buf[at] !== CLOSE) return false;
-  for (let i = at + 1; i < end; i++) if (!isSpace(buf[i] as number)) return false;
+  for (let i = at + 1; i < end; i++) if (!isWs(buf[i] as number)) return false;
   sink.end();
   return true;
 }

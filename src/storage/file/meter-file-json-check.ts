@@ -19,7 +19,8 @@ const ARRAY = 2;
 // The open containers of the line being checked (reused: the check allocates nothing per line).
 let stack = new Uint8Array(64);
 
-const isWs = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+/** JSON whitespace (space, tab, line feed, carriage return). */
+export const isWs = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 const isHex = (c: number): boolean => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 
