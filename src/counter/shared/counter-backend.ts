@@ -16,7 +16,7 @@
  *   `o mod bucketCount`; a write first zeroes the periods it skipped. Buckets saturate at 2^32 - 1.
  *   An event exists once recorded (count 0 included) or reserved; without writes it vanishes at most
  *   `ttlMs` after its last write, and never before every count it holds has left the longest coverage
- *   (a backend may renew the expiry only when a period rolls over, not on every write).
+ *   (a backend may renew the expiry only when a period of `renewUnit` rolls over, not on every write).
  * - **Time.** With `now` given, the caller also passes each unit's ordinal of now (and of `at` for a
  *   past record): the backend never does calendar math. With `now` undefined (server clock) the
  *   backend reads its own clock and uses uniform ordinals (fixed epochs, nominal lengths).
@@ -37,8 +37,14 @@ export interface CounterLayout {
   readonly units: ReadonlyArray<{ readonly unit: TimeUnit; readonly bucketCount: number }>;
   readonly alignment: Alignment;
   readonly timeZone: string;
-  /** How long an event without writes is kept (ms): at least its longest coverage. */
+  /**
+   * How long an event without writes is kept (ms): its longest coverage plus one period of
+   * `renewUnit`, so renewing the expiry only when that unit's period rolls over (every write then
+   * happens less than one such period after the last renewal) keeps every count it can still answer.
+   */
   readonly ttlMs: number;
+  /** Index in `units` of the unit of longest coverage (bucket count x longest period). */
+  readonly renewUnit: number;
   /** A string two stores share iff they agree on units, bucket counts, alignment and zone. */
   readonly signature: string;
 }

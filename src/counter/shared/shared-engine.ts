@@ -176,15 +176,22 @@ const LONGEST_MS: Readonly<Record<TimeUnit, number>> = {
 
 function backendLayout(layout: Layout, periods: Periods): CounterLayout {
   let ttl = 0;
+  let renewUnit = 0;
+  let longest = 0;
   const units = layout.units.map((unit, u) => {
     const bucketCount = layout.sizes[u]!;
-    // One period more than the ring holds, so a key outlives every count it can still answer.
+    // One period more than the ring holds, so a key outlives every count it can still answer. The
+    // maximum is at least the longest coverage plus one period of the unit that has it (renewUnit).
     ttl = Math.max(ttl, (bucketCount + 1) * LONGEST_MS[unit]);
+    if (bucketCount * LONGEST_MS[unit] > longest) {
+      longest = bucketCount * LONGEST_MS[unit];
+      renewUnit = u;
+    }
     return { unit, bucketCount };
   });
   const zone = periods.alignment === "uniform" ? "UTC" : periods.timeZone;
   const signature = `v2|${periods.alignment}|${zone}|${units.map((u) => `${TIME_UNITS.indexOf(u.unit)}:${u.bucketCount}`).join(",")}`;
-  return { units, alignment: periods.alignment, timeZone: zone, ttlMs: Math.ceil(ttl), signature };
+  return { units, alignment: periods.alignment, timeZone: zone, ttlMs: Math.ceil(ttl), renewUnit, signature };
 }
 
 /** Nominal coverage of a unit in ms (bucket count x nominal length). */

@@ -63,18 +63,31 @@ export interface RedisBackendOptions {
 /** Most operations in one script call (bounds how long one call holds the server). */
 const MAX_BATCH = 32;
 
-/** counter-fixed.lua as written: each layout runs it with its U and TTL prepended (fixedScriptFor). */
+/** counter-fixed.lua as written: each layout runs it with its constants prepended (fixedScriptFor). */
 const FIXED_SOURCE = LuaScript.fromFile("counter-fixed.lua", import.meta.url).source;
 const fixedScripts = new Map<string, LuaScript>();
 
+/** A Lua string literal of `text`: quotes, backslashes and anything not printable ASCII escaped. */
+const luaString = (text: string): string =>
+  `"${Array.from(new TextEncoder().encode(text), (byte) =>
+    byte < 32 || byte > 126 || byte === 34 || byte === 92
+      ? `\\${String(byte).padStart(3, "0")}`
+      : String.fromCharCode(byte),
+  ).join("")}"`;
+
 /**
- * The short script of fixed-window checks and checkAndRecords (see counter-fixed.lua) of a layout
- * with `units` units whose hashes live `ttlMs`: the file with `local U, TTL = <units>, "<ttlMs>"`
- * prepended, so that neither travels with every call (each argument is converted on both ends of a
- * call whose whole cost on the server is a few dozen such conversions).
+ * The short script of fixed-window checks and checkAndRecords (see counter-fixed.lua) of `layout`:
+ * the file with a line of the layout's constants prepended (U, TTL, RU, SIGP, OPAT, UNITS), so that
+ * none travels with every call (each argument is converted on both ends of a call whose whole cost
+ * on the server is a few dozen such conversions).
  */
-export function fixedScriptFor(units: number, ttlMs: number): LuaScript {
-  const prelude = `local U, TTL = ${units}, "${ttlMs}"\n`;
+export function fixedScriptFor(layout: CounterLayout): LuaScript {
+  const units = layout.units.length;
+  const codes = layout.units.map((u) => `${TIME_UNITS.indexOf(u.unit)}:${u.bucketCount}`).join(",");
+  const ordinals = `^${Array.from({ length: units }, () => "(%-?%d+)").join(",")}$`;
+  const prelude =
+    `local U, TTL, RU, SIGP, OPAT, UNITS = ${units}, "${Math.ceil(layout.ttlMs)}", ${layout.renewUnit + 1}, ` +
+    `${luaString(`${layout.signature}|`)}, ${luaString(ordinals)}, ${luaString(codes)}\n`;
   let script = fixedScripts.get(prelude);
   if (script === undefined) {
     script = new LuaScript("counter-fixed.lua", prelude + FIXED_SOURCE);
@@ -183,7 +196,7 @@ class RedisCounterBackend implements BoundCounterBackend {
   readonly #units: number;
   readonly #codes: string[];
   readonly #sizes: number[];
-  /** ARGV head of every call: signature, ttl, U. */
+  /** ARGV head of every call: signature, ttl, U, renewing unit (counter-lib.lua). */
   readonly #head: string[];
   readonly #slots: SlotNames[];
   /** Encoded plans by the identity of their tests (limiters reuse their plans and tests). */
@@ -220,8 +233,13 @@ class RedisCounterBackend implements BoundCounterBackend {
     this.#units = layout.units.length;
     this.#codes = layout.units.map((u) => String(TIME_UNITS.indexOf(u.unit)));
     this.#sizes = layout.units.map((u) => u.bucketCount);
-    this.#head = [layout.signature, String(Math.ceil(layout.ttlMs)), String(layout.units.length)];
-    this.#fixed = fixedScriptFor(layout.units.length, Math.ceil(layout.ttlMs));
+    this.#head = [
+      layout.signature,
+      String(Math.ceil(layout.ttlMs)),
+      String(layout.units.length),
+      String(layout.renewUnit + 1),
+    ];
+    this.#fixed = fixedScriptFor(layout);
     this.#signature = layout.signature;
     this.#slots = layout.units.map(() => ({ ordinal: Number.NaN, names: [] }));
   }

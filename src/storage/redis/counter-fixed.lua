@@ -4,7 +4,7 @@
 -- caller) or several started in the same tick (the backend batches them); they run in order, each
 -- judged on the state the previous ones left. Everything arrives ready-made, so an operation is one
 -- HMGET, a few comparisons and one HSET of the last instant and every unit's new count (plus an HDEL
--- and a PEXPIRE when a period rolled over). Whatever it cannot decide on its own it leaves untouched
+-- when periods were skipped, and a PEXPIRE when a period of the renewing unit rolled over). Whatever it cannot decide on its own it leaves untouched
 -- and answers 0 for, and the backend sends that operation again through the general script
 -- (counter-lib.lua .. counter-batch.lua), which decides it from scratch: a 0 writes nothing, so each
 -- operation stays exactly one atomic step.
@@ -13,7 +13,8 @@
 -- unit's stored period is after now), reservations may be pending (p), or now is before the event's
 -- last instant (first needs a read). A denial is decided here, with the state it was judged on. Its
 -- writes are exactly those of record() in counter-lib.lua when no unit's ring is ahead of now: the
--- skipped periods of a ring that moved are deleted, m is rewritten, the expiry renewed.
+-- skipped periods of a ring that moved are deleted (but for the slot of now, which the HSET writes), m
+-- is rewritten, and the expiry renewed when the event is new or the renewing unit's ring moved.
 --
 -- Cost discipline: a call is mostly Lua work, and converting between strings and numbers (strtod,
 -- sprintf) is its largest part, so nothing is parsed that can be compared as text: epoch-ms instants
@@ -26,10 +27,16 @@
 -- per lone checkAndRecord of the rate-limiting preset before, 74k after; a bare `return {1}` with
 -- the same arguments is 30k).
 --
--- U (the number of tracked units) and TTL (ms an event hash lives, set when it is created or a
--- period rolled over) are not arguments: the backend runs this file with `local U, TTL = <U>, "<ttl>"`
--- prepended, one script per layout (fixedScriptFor in counter-backend.ts), so they are not converted on
--- both ends of every call.
+-- The layout is not an argument: the backend runs this file with a line of constants prepended, one
+-- script per layout (fixedScriptFor in counter-backend.ts), so they are not converted on both ends of
+-- every call: U (the number of tracked units), TTL (ms an event hash lives), RU (the unit whose
+-- roll-over renews the expiry), SIGP (the signature and "|": m's prefix), OPAT (the pattern of the
+-- ordinals after it, one capture per unit) and UNITS ("<code>:<buckets>,..." per unit).
+--
+-- The ring moves between most calls of a real client (a limit checked every few seconds finds its
+-- seconds ring moved), so that path is kept short too: the stored ordinals are matched once, a unit
+-- whose ordinal text is unchanged is skipped without parsing, and a ring that moved by one period
+-- deletes nothing (the only skipped slot is the slot of now, which the HSET overwrites).
 --
 -- KEYS[i] the event hash <prefix>{<eventId>} of operation i (layout: counter-lib.lua)
 -- ARGV, per operation:
@@ -80,35 +87,47 @@ for i = 1, ops do
     end
     local m = v[1]
     local del = nil
+    -- m is rewritten when it changes; the expiry is renewed for a new event or a moved RU ring.
+    local renew = not m
     if m and m ~= M then
       -- The ring moved (or the layout differs): per unit, the stored period of bucket 0 against now's.
-      local sig, stored = string.match(m, "^(.*)|([^|]*)$")
-      local now_sig, now_ords = string.match(M, "^(.*)|([^|]*)$")
-      if sig ~= now_sig then
+      if string.sub(m, 1, #SIGP) ~= SIGP then
         r = 0
         break
       end
-      local o = {}
-      for x in string.gmatch(stored, "[^,]+") do o[#o + 1] = tonumber(x) end
-      local u = 0
-      del = {}
-      local ords = string.gmatch(now_ords, "[^,]+")
-      for code, buckets in string.gmatch(string.match(sig, "|([^|]*)$"), "(%d+):(%d+)") do
-        u = u + 1
-        local n = tonumber(ords())
-        local o0 = o[u]
-        if o0 == nil or o0 > n then
-          r = 0
-          break
-        end
-        if o0 < n then
-          -- The slot of now held an older period: it reads 0 and the periods skipped are zeroed.
+      local o = { string.match(m, OPAT, #SIGP + 1) }
+      local now = { string.match(M, OPAT, #SIGP + 1) }
+      if o[U] == nil then
+        r = 0
+        break
+      end
+      for u = 1, U do
+        if o[u] ~= now[u] then
+          local o0, n = tonumber(o[u]), tonumber(now[u])
+          if o0 > n then
+            r = 0
+            break
+          end
+          -- The slot of now held an older period: it reads 0, and the periods skipped before it are
+          -- zeroed (all but the slot of now when the whole ring was skipped).
           v[3 + u] = false
-          local bc = tonumber(buckets)
-          if n - o0 >= bc then
-            for s = 0, bc - 1 do del[#del + 1] = code .. ":" .. s end
-          else
-            for k = 1, n - o0 do del[#del + 1] = code .. ":" .. ((o0 + k) % bc) end
+          if u == RU then renew = true end
+          if n - o0 > 1 then
+            del = del or {}
+            local code, buckets
+            local k = 0
+            for c, b in string.gmatch(UNITS, "(%d+):(%d+)") do
+              k = k + 1
+              if k == u then code, buckets = c, tonumber(b) end
+            end
+            local keep = n % buckets
+            if n - o0 >= buckets then
+              for s = 0, buckets - 1 do
+                if s ~= keep then del[#del + 1] = code .. ":" .. s end
+              end
+            else
+              for j = 1, n - o0 - 1 do del[#del + 1] = code .. ":" .. ((o0 + j) % buckets) end
+            end
           end
         end
       end
@@ -139,11 +158,11 @@ for i = 1, ops do
       break
     end
     local last = v[2]
-    local renew = m ~= M
+    local rewrite = m ~= M
     local later = last and (#NOW == #last and NOW > last or #NOW ~= #last and tonumber(NOW) > tonumber(last))
-    if later and not renew and U == 3 then
-      -- The commonest write (the rate-limiting preset's three units, now after the last instant, no
-      -- period rolled over) as one HSET with its arguments in place: building a table and unpacking
+    if later and del == nil and U == 3 then
+      -- The commonest writes (the rate-limiting preset's three units, now after the last instant,
+      -- nothing to delete) as one HSET with its arguments in place: building a table and unpacking
       -- it costs about a tenth of the whole call.
       local count = countstr + 0
       local a, b, d = v[4], v[5], v[6]
@@ -153,7 +172,12 @@ for i = 1, ops do
       if b > MAX_COUNT then b = MAX_COUNT end
       if d then d = d + count else d = count end
       if d > MAX_COUNT then d = MAX_COUNT end
-      call("HSET", key, "l", NOW, A[f], a, A[f + 1], b, A[f + 2], d)
+      if rewrite then
+        call("HSET", key, "l", NOW, "m", M, A[f], a, A[f + 1], b, A[f + 2], d)
+        if renew then call("PEXPIRE", key, TTL) end
+      else
+        call("HSET", key, "l", NOW, A[f], a, A[f + 1], b, A[f + 2], d)
+      end
       r = 1
       break
     end
@@ -168,7 +192,7 @@ for i = 1, ops do
     else
       set = {}
     end
-    if renew then
+    if rewrite then
       set[#set + 1] = "m"
       set[#set + 1] = M
     end

@@ -8,6 +8,8 @@
 --   ARGV[2] ttl ms for event hashes (longest coverage and a margin), passed to PEXPIRE as is
 --   ARGV[3] U, the number of tracked units (their codes and bucket counts are read from the signature
 --           when needed: "<code>:<buckets>", code 0 = seconds .. 6 = years)
+--   ARGV[4] the unit (1..U) whose roll-over renews the expiry: the one of longest coverage (ttl exceeds
+--           that coverage by one of its periods)
 -- Then the operations (counter-batch.lua). Each starts with a time block:
 --   now in epoch ms; "<signature>|<ordinal of now per unit, comma-separated>"; then per unit the field
 --   of its ring slot at now ("<code>:<slot>");
@@ -35,7 +37,8 @@ end
 local SIG = ARGV[1]
 local TTL = ARGV[2]
 local U = tonumber(ARGV[3])
-local HEAD = 4
+local RENEW = tonumber(ARGV[4])
+local HEAD = 5
 local SLOT0 = 3 -- v[SLOT0 + u] is the slot of now in unit u
 
 -- Per unit code, bucket count and slot prefix, and the ordinals of a time block as numbers: only the
@@ -241,9 +244,11 @@ end
 -- (nil = now), rotating rings first (zeroing the periods skipped since the last write), and stamps
 -- first/last. The common case is one HSET. A unit whose ring does not reach the instant drops it; if
 -- every unit drops it nothing changes (returns false). count 0 only creates the event. The TTL is
--- renewed when the event is created or a period rolled over: every write happens within one period of
--- the finest unit after such a renewal, and the TTL exceeds the longest coverage by a whole period of
--- the coarsest unit, so a key always outlives the counts it can still answer.
+-- renewed when the event is created or a period of the RENEW unit rolled over: every write happens
+-- less than one such period after a renewal, and the TTL exceeds the longest coverage (RENEW's) by one
+-- such period, so a key always outlives the counts it can still answer. Renewing on every roll-over
+-- of a finer unit would add a PEXPIRE to most calls of a rate limit (whose seconds ring moves between
+-- a client's calls).
 local function record(T, e, count, t, tstr, at_ords)
   local v = e.v
   local set = {}
@@ -298,14 +303,22 @@ local function record(T, e, count, t, tstr, at_ords)
       if #past == 0 then return false end
     end
     if moved then
+      -- Zero the skipped periods. The slot of now is not deleted when the HSET below writes it.
+      local keep = -1
       local del = {}
       for u = 1, U do
         local o0 = e.o[u]
         local gap = base[u] - o0
+        if at_ords == nil and count > 0 then keep = base[u] % BC[u] end
         if gap >= BC[u] then
-          for s = 0, BC[u] - 1 do del[#del + 1] = PFX[u] .. s end
+          for s = 0, BC[u] - 1 do
+            if s ~= keep then del[#del + 1] = PFX[u] .. s end
+          end
         else
-          for k = 1, gap do del[#del + 1] = PFX[u] .. ((o0 + k) % BC[u]) end
+          for k = 1, gap do
+            local s = (o0 + k) % BC[u]
+            if s ~= keep then del[#del + 1] = PFX[u] .. s end
+          end
         end
       end
       if #del > 0 then redis.call("HDEL", e.key, unpack(del)) end
@@ -316,7 +329,7 @@ local function record(T, e, count, t, tstr, at_ords)
       set[1] = "m"
       set[2] = m
       n = 2
-      renew = true
+      renew = base[RENEW] ~= e.o[RENEW]
     end
     if at_ords == nil and count > 0 then
       for u = 1, U do

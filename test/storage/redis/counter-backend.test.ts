@@ -96,6 +96,39 @@ describe("redisBackend", () => {
     assert.equal(await store.query("user:{42}:api").ever().sum(), 0); // the reservation created it
   });
 
+  it("renews an event's expiry when its hours ring moves, not on every second or minute", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    // Both scripts: the short one (lone checkAndRecord) and the general one (record).
+    const clock = new TestClock(Date.UTC(2026, 4, 6, 10, 0, 0));
+    const store = await build(fromIoRedis(redis.client), redis.prefix, clock);
+    const limiter = store.limit().atMost("api", 1e6, "minutes");
+    const key = `${redis.prefix}{api}`;
+    const MARK = 60_000; // below every TTL the layout sets: a PTTL above it means a renewal
+    const renewed = async (write: () => Promise<unknown>): Promise<boolean> => {
+      await redis.client.pexpire(key, MARK);
+      await write();
+      return (await redis.client.pttl(key)) > MARK;
+    };
+    assert.equal(await renewed(() => limiter.checkAndRecord("api")), true, "created");
+    for (const [step, ms] of [
+      ["next second", 1_000],
+      ["5 s later", 5_000],
+      ["next minute", 60_000],
+      ["2 min later", 120_000],
+    ] as const) {
+      clock.advance(ms);
+      assert.equal(await renewed(() => limiter.checkAndRecord("api")), false, `checkAndRecord, ${step}`);
+      clock.advance(ms);
+      assert.equal(await renewed(() => store.record("api")), false, `record, ${step}`);
+    }
+    clock.set(Date.UTC(2026, 4, 6, 11, 0, 0));
+    assert.equal(await renewed(() => limiter.checkAndRecord("api")), true, "checkAndRecord, next hour");
+    clock.set(Date.UTC(2026, 4, 6, 12, 0, 0));
+    assert.equal(await renewed(() => store.record("api")), true, "record, next hour");
+    // What was written in the last hours is all still there.
+    assert.equal(await store.query("api").lastHours(3).sum(), 11);
+  });
   it("rejects a process whose layout differs from the stored one (INVALID_CONFIG)", async (t) => {
     const redis = await useRedis(t);
     if (!redis) return;
