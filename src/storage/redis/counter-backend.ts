@@ -372,10 +372,10 @@ class RedisCounterBackend implements BoundCounterBackend {
     // Anonymous callbacks, not named consts: the TypeScript loaders keep names by wrapping each named
     // closure in a defineProperty call, paid on every call of this path.
     return runner.run(command, key).then(
-      (replies) => this.#loneReply(op, plan, replies),
+      (reply) => this.#loneReply(op, plan, reply),
       (error: unknown) =>
         script.recover(runner, command, key, error).then(
-          (replies) => this.#loneReply(op, plan, replies),
+          (reply) => this.#loneReply(op, plan, reply),
           (failure: unknown) => {
             this.#inFlight--;
             throw translate(failure, key);
@@ -385,9 +385,8 @@ class RedisCounterBackend implements BoundCounterBackend {
   }
 
   /** The answer of a lone call of counter-fixed.lua; undecided, the general script decides it. */
-  #loneReply(op: EvaluateOp, plan: EncodedPlan, replies: unknown): EvaluateReply | Promise<EvaluateReply> {
+  #loneReply(op: EvaluateOp, plan: EncodedPlan, reply: unknown): EvaluateReply | Promise<EvaluateReply> {
     this.#inFlight--;
-    const reply = (replies as unknown[])[0];
     if (reply === 1)
       return { passed: true, now: op.time.now!, results: plan.passed, events: undefined, reservation: undefined };
     if (reply === 0) return this.#queue(op, plan, false);
@@ -547,7 +546,8 @@ class RedisCounterBackend implements BoundCounterBackend {
     const undecided: Queued[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      const reply = replies[i];
+      // A call of one operation answers with that operation's reply itself (counter-fixed.lua).
+      const reply = ops.length === 1 ? replies : (replies as unknown[])[i];
       if (reply === 0) undecided.push(op);
       else op.resolve(op.decode(reply) as never);
     }
@@ -563,10 +563,10 @@ class RedisCounterBackend implements BoundCounterBackend {
     ops: readonly Queued[],
     keys: readonly string[],
     args: readonly string[],
-  ): Promise<unknown[] | undefined> {
+  ): Promise<unknown> {
     this.#inFlight++;
     try {
-      const replies = (await script.run(this.#runner, keys, args)) as unknown[];
+      const replies = await script.run(this.#runner, keys, args);
       this.#inFlight--;
       return replies;
     } catch (error) {
@@ -619,7 +619,7 @@ class RedisCounterBackend implements BoundCounterBackend {
       args[at + 1] = String(size + op.args.length);
       for (const arg of op.args) args.push(arg);
     }
-    const replies = await this.#call(SCRIPT, ops, keys, args);
+    const replies = (await this.#call(SCRIPT, ops, keys, args)) as unknown[] | undefined;
     if (replies === undefined) return;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;

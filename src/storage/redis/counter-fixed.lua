@@ -47,7 +47,8 @@
 --   per unit, the room of its current bucket (it passes iff bucket 0 <= room), or "" when no test
 --     reads that unit
 -- Reply: per operation, 1 = every test passed (and count was recorded); 0 = undecided, nothing written;
---   or a denial, nothing written: { "d", exists 0|1, first | "", last | "", {bucket 0 per unit} }.
+--   or a denial, nothing written: { "d", exists 0|1, first | "", last | "", {bucket 0 per unit} }. A
+--   call of one operation (the lone caller's) answers with that reply itself, not a list of one.
 
 local MAX_COUNT = 4294967295
 -- Locals, not globals: each global read is a table lookup, and ARGV is read a dozen times per operation.
@@ -61,7 +62,7 @@ local call = redis.call
 -- its slot fields, ARGV[c] its count and ARGV[c+1 .. c+U] its rooms.
 local K = KEYS
 local ops = #K
--- A lone operation (the commonest call) needs no reply table grown one entry at a time.
+-- A lone operation (the commonest call) needs no reply table at all.
 local replies = ops > 1 and {} or nil
 local p = 1
 local M, NOW, f
@@ -215,7 +216,7 @@ for i = 1, ops do
     if renew then call("PEXPIRE", key, TTL) end
     r = 1
   until true
-  if ops == 1 then return { r } end
+  if ops == 1 then return r end
   replies[i] = r
 end
 return replies
