@@ -128,7 +128,24 @@ describe("redisBackend", () => {
     assert.equal(await renewed(() => store.record("api")), true, "record, next hour");
     // What was written in the last hours is all still there.
     assert.equal(await store.query("api").lastHours(3).sum(), 11);
+
+    // When a finer unit covers longer (200 000 seconds > 24 of the longest hours), its roll-over renews.
+    const long = await SharedEventStore.builder()
+      .withClock(clock)
+      .timeZone("UTC")
+      .forRateLimiting()
+      .trackSeconds(200_000)
+      .withBackend(redisBackend(fromIoRedis(redis.client), { prefix: `${redis.prefix}long:` }))
+      .backendTimeout("30s")
+      .build();
+    const longKey = `${redis.prefix}long:{api}`;
+    await long.limit().atMost("api", 1e6, "minutes").checkAndRecord("api");
+    clock.advance(1_000);
+    await redis.client.pexpire(longKey, MARK);
+    await long.limit().atMost("api", 1e6, "minutes").checkAndRecord("api");
+    assert.ok((await redis.client.pttl(longKey)) > 200_000 * 1_000, "renewed by the seconds ring, for its coverage");
   });
+
   it("rejects a process whose layout differs from the stored one (INVALID_CONFIG)", async (t) => {
     const redis = await useRedis(t);
     if (!redis) return;
