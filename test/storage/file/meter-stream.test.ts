@@ -140,6 +140,38 @@ describe("FileStream claiming", () => {
     );
   });
 
+  it("claims ahead only the files a read needs, delivers them oldest first, and skips a listed file taken since", async () => {
+    const { path, stream, clock, dirs } = setup();
+    for (let i = 0; i < 12; i++) {
+      await stream.append("ns", [p(2 * i), p(2 * i + 1)]);
+      clock.advance("1m");
+    }
+    clock.advance("2m");
+    const ids = (batch: { entries: ReadonlyArray<{ payload: unknown }> }) =>
+      batch.entries.map((e) => (e.payload as { params: { i: number } }).params.i);
+    const first = await stream.read(ref, { maxRows: 6, reader: "a" });
+    assert.deepEqual(ids(first), [0, 1, 2, 3, 4, 5]);
+    assert.equal((await readdir(dirs.processing)).length, 3, "two rows per file: three files, none claimed beyond");
+    // Another processor takes the next file of the listing this stream has not tried yet.
+    const other = new FileStream({ path, clock });
+    const taken = await other.read(ref, { maxRows: 2, reader: "b" });
+    assert.deepEqual(ids(taken), [6, 7]);
+    const rest = await stream.read(ref, { maxRows: 100, reader: "a" });
+    assert.deepEqual(
+      ids(rest),
+      Array.from({ length: 16 }, (_, i) => i + 8),
+    );
+    for (const [s, batch] of [
+      [stream, first],
+      [other, taken],
+      [stream, rest],
+    ] as const) {
+      assert.equal((await s.ack(batch)).ok, true);
+    }
+    assert.equal(await stream.pendingCount(ref), 0);
+    await other.close();
+  });
+
   it("reclaims a killed claimer's file once its lease is stale, before newer files", async () => {
     const { path, stream, clock, dirs } = setup();
     await stream.append("ns", [p(1), p(2)]);
