@@ -149,8 +149,9 @@ interface InFlight {
 
 /**
  * The read -> plan -> commit -> ack loop, one stage ahead: while a part's commit is in flight
- * (a server round trip for PostgreSQL and Redis), the next batch is read and the next part is
- * planned and aggregated, assuming that commit succeeds (`commit-plan.ts`). Commits stay one at a
+ * (a server round trip for PostgreSQL and Redis, the commit thread for SQLite), the next part is
+ * planned and aggregated, assuming that commit succeeds (`commit-plan.ts`), and once a batch's last
+ * part is planned the batch after it is read. Commits stay one at a
  * time and in order; a batch is acked (its rows deleted) only after all its parts committed, and
  * acks run in order behind the commits. A failure releases every batch not yet acked.
  */
@@ -174,15 +175,25 @@ class Pipeline {
 
   async run(): Promise<void> {
     let inflight: InFlight | null = null;
+    // The batch after `current`, read while the commit in flight finishes.
+    let next: Promise<Batch | null> | null = null;
     try {
       const size = Math.max(1, this.#run.rollups.maxEntriesPerCommit);
-      for (let current = await this.#read(); current !== null; current = await this.#read()) {
+      for (let current = await this.#read(); current !== null; current = await (next ?? this.#read())) {
+        next = null;
         const entries = current.batch.entries;
         current.unsettled = Math.ceil(entries.length / size);
         for (let from = 0; from < entries.length; from += size) {
           const part = entries.slice(from, from + size);
           const assumed = inflight === null ? null : assumedAfter(inflight.plan);
           let plan = await makePlan(this.#ctx, part, await readMarkersFor(this.#ctx, part, assumed), assumed);
+          if (from + size >= entries.length) {
+            // The last part is planned: the next read's file or network waits overlap the wait for
+            // the commit in flight instead of following it (a batch read ahead that is never
+            // committed is released below, like any batch not acked).
+            next = this.#read();
+            next.catch(() => {});
+          }
           if (inflight !== null && !(await this.#settle(inflight))) {
             plan = await makePlan(this.#ctx, part, await readMarkersFor(this.#ctx, part, null), null);
           }
@@ -197,6 +208,7 @@ class Pipeline {
       inflight = null;
       await this.#acks;
     } finally {
+      if (next !== null) await next.catch(() => null);
       if (inflight !== null) await inflight.commit.catch(() => {});
       await this.#acks;
       // Whatever is still open was not acked (an error or a failed ack): give its rows back.
