@@ -151,9 +151,9 @@ interface InFlight {
  * The read -> plan -> commit -> ack loop, one stage ahead: while a part's commit is in flight
  * (a server round trip for PostgreSQL and Redis, the commit thread for SQLite), the next part is
  * planned and aggregated, assuming that commit succeeds (`commit-plan.ts`), and once a batch's last
- * part is planned the batch after it is read. Commits stay one at a
- * time and in order; a batch is acked (its rows deleted) only after all its parts committed, and
- * acks run in order behind the commits. A failure releases every batch not yet acked.
+ * part is planned the batch after it is read. Commits stay one at a time and in order; a batch is
+ * acked (its rows deleted) only after all its parts committed, and acks run in order behind the
+ * commits. A failure releases every batch not yet acked.
  */
 class Pipeline {
   readonly #run: ProcessRun;
