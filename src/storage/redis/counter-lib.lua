@@ -259,9 +259,22 @@ local function record(T, e, count, t, tstr, at_ords)
   if e.o == nil then
     -- The ring stands at now (or the event is new): bucket 0 is the slot of now in every unit.
     if not e.exists then
-      n = 2
+      -- A new event: the fields every call reads first (HMGET m, l, p) lead the hash, so that a
+      -- lookup, a scan of the hash's listpack from its head, finds them at once (an absent field
+      -- costs a scan of it all; written here as 0, p is present). A new event's first and last
+      -- instants are t.
       set[1] = "m"
       set[2] = T.m
+      n = 2
+      if count > 0 and at_ords == nil then
+        set[3] = "l"
+        set[4] = tstr
+        set[5] = "p"
+        set[6] = "0"
+        set[7] = "f"
+        set[8] = tstr
+        n = 8
+      end
       renew = true
     end
     if at_ords == nil then
@@ -352,7 +365,7 @@ local function record(T, e, count, t, tstr, at_ords)
       end
     end
   end
-  if count > 0 then
+  if count > 0 and (e.exists or at_ords ~= nil) then
     local last = v[2]
     if not last then
       set[n + 1] = "f"

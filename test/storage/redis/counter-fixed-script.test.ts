@@ -175,4 +175,23 @@ describe("redisBackend short script (counter-fixed.lua)", () => {
     );
     assert.ok(seen.fixed > 100, `the short script ran ${seen.fixed} times`);
   });
+
+  it("starts a new event's hash with the fields every call reads (m, l, p), with either script", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    // A field of a small hash is found by a scan of its listpack from the head: the fields read on
+    // every call are cheapest there, and p is written (as 0) so that it is never a scan of it all.
+    for (const fixedWindowScript of [true, false]) {
+      const prefix: string = `${redis.prefix}order-${fixedWindowScript}:`;
+      const store: SharedEventStore = await SharedEventStore.builder()
+        .withClock(new TestClock(Date.UTC(2026, 2, 29, 10)))
+        .forRateLimiting()
+        .withBackend(redisBackend(fromIoRedis(redis.client), { prefix, fixedWindowScript, batching: "off" }))
+        .build();
+      assert.equal((await store.limit().atMost("api", 5, "minutes").checkAndRecord("api")).ok, true);
+      const fields: string[] = Object.keys(await redis.client.hgetall(`${prefix}{api}`));
+      assert.deepEqual(fields.slice(0, 3), ["m", "l", "p"], `fixedWindowScript: ${fixedWindowScript}`);
+      assert.equal(await redis.client.hget(`${prefix}{api}`, "p"), "0");
+    }
+  });
 });
