@@ -9,6 +9,10 @@
  * WAL lets them run beside a commit and they see it once it returned. If the thread fails, pending
  * commits reject (a commit that committed before the failure is safe: its rows come back and its
  * markers skip them) and the store commits on its own connection from then on.
+ *
+ * A thread idle for `idleMs` (no request in flight) calls `onIdle` once, and the store closes it: a
+ * thread and a connection cost memory only while a processor is busy (the next commit boots a new
+ * one, which takes tens of milliseconds).
  */
 
 import { extname } from "node:path";
@@ -40,13 +44,27 @@ function errorFrom(reply: { name: string; code: string | null; message: string }
   return new TallyError("STORE_UNAVAILABLE", `the SQLite commit failed: ${reply.message}`);
 }
 
+export interface CommitThreadOptions {
+  path: string;
+  prefix: string;
+  /** How long the thread may wait for work before `onIdle` is called. */
+  idleMs: number;
+  onIdle: () => void;
+}
+
 export class CommitThread {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
+  readonly #idleMs: number;
+  readonly #onIdle: () => void;
+  #idleTimer: NodeJS.Timeout | undefined;
   #next = 0;
   #failure: Error | null = null;
+  #closing = false;
 
-  constructor(path: string, prefix: string) {
+  constructor({ path, prefix, idleMs, onIdle }: CommitThreadOptions) {
+    this.#idleMs = idleMs;
+    this.#onIdle = onIdle;
     this.#worker = new Worker(BOOT, { eval: true, workerData: { path, prefix } });
     this.#worker.unref();
     this.#worker.on("message", (reply: ThreadReply) => this.#settle(reply));
@@ -70,6 +88,8 @@ export class CommitThread {
 
   /** Closes the thread's connection once the commits before this call are done. */
   async close(): Promise<void> {
+    this.#closing = true;
+    clearTimeout(this.#idleTimer);
     if (this.#failure !== null) return;
     await this.#request({ id: 0, close: true }).catch(() => {});
     await this.#worker.terminate();
@@ -79,6 +99,7 @@ export class CommitThread {
     if (this.#failure !== null) return Promise.reject(this.#failure);
     const id = ++this.#next;
     request.id = id;
+    clearTimeout(this.#idleTimer);
     return new Promise((resolve, reject) => {
       // A pending commit keeps the process alive; an idle thread does not.
       if (this.#pending.size === 0) this.#worker.ref();
@@ -91,7 +112,13 @@ export class CommitThread {
     const pending = this.#pending.get(reply.id);
     if (pending === undefined) return;
     this.#pending.delete(reply.id);
-    if (this.#pending.size === 0) this.#worker.unref();
+    if (this.#pending.size === 0) {
+      this.#worker.unref();
+      if (!this.#closing) {
+        this.#idleTimer = setTimeout(this.#onIdle, this.#idleMs);
+        this.#idleTimer.unref();
+      }
+    }
     if ("error" in reply) pending.reject(errorFrom(reply.error));
     else pending.resolve("result" in reply ? reply.result : "renewed" in reply ? reply.renewed : undefined);
   }

@@ -9,6 +9,7 @@ import { DefinitionBuilder } from "../../../src/meter/definition.ts";
 import { compileDefinition, InternedBatch } from "../../../src/meter/interned-batch.ts";
 import { emptyRecord } from "../../../src/meter/rollup-record.ts";
 import { SqliteRollups } from "../../../src/storage/sqlite/meter-rollups.ts";
+import { CommitThread } from "../../../src/storage/sqlite/meter-sqlite-commit-thread.ts";
 import { TIER_CODE } from "../../../src/storage/sqlite/meter-statements.ts";
 import { type MeterRollupsHarness, meterRollupsContract } from "../../../src/testing/meter-rollups-contract.ts";
 
@@ -204,5 +205,44 @@ describe("SqliteRollups", () => {
     assert.equal(await rollups.renewLease(lease, 1000, 1950), false);
     await peer.close();
     await rollups.close();
+  });
+
+  it("stops a commit thread idle for 30 s and commits on a new one afterwards", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const path = join(dir, "thread-idle.db");
+    const first = new SqliteRollups({ path });
+    await first.open();
+    const idle: number[] = [];
+    const thread = new CommitThread({ path, prefix: "tally_meter", idleMs: 30_000, onIdle: () => idle.push(1) });
+    const lease = { key: "none", token: "t", fence: 0, expiresAt: 10, now: 0 };
+    assert.equal(await thread.renew(lease), false);
+    t.mock.timers.tick(29_999);
+    assert.deepEqual(idle, []);
+    // Work before the deadline starts the wait again.
+    assert.equal(await thread.renew(lease), false);
+    t.mock.timers.tick(29_999);
+    assert.deepEqual(idle, []);
+    t.mock.timers.tick(1);
+    assert.deepEqual(idle, [1]);
+    await thread.close();
+
+    // The store closes its idle thread; the next commit runs on a new one (the default uses a thread
+    // on this machine when it has two cores; forced here).
+    const rollups = new SqliteRollups({ path, commitThread: true });
+    const ref = { namespace: "t", name: "job", version: 1 };
+    const commitOne = (unit: string, now: number) =>
+      rollups.commit(ref, {
+        rollups: [{ ...emptyRecord("minute", 60_000, "", "all"), count: 1, successCount: 1 }],
+        intervalState: [],
+        markers: [{ unit, expected: 0, high: 1 }],
+        fence: null,
+        now,
+      });
+    assert.deepEqual(await commitOne("a", 1), { ok: true });
+    t.mock.timers.tick(30_000);
+    assert.deepEqual(await commitOne("b", 2), { ok: true });
+    assert.equal((await rollups.readBuckets(ref, "minute", [60_000], "all"))[0]?.count, 2);
+    await rollups.close();
+    await first.close();
   });
 });
