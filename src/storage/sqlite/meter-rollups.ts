@@ -3,11 +3,12 @@
  *
  * A commit is one `BEGIN IMMEDIATE` transaction (`meter-sqlite-commit.ts`), so the processed-entry
  * gate is exact: a retry that reads a different row set can never double count (the gem's JSON
- * rollups could). With a file path (and more than one core) it runs on a commit thread with its own
- * connection (`meter-sqlite-commit-thread.ts`) while reads stay here. WAL with `synchronous=FULL` makes each
- * commit durable before the processor deletes stream rows; processes on one host may share the file
- * (`busy_timeout=5000`). Leases live in a table and use the `now` the caller passes. Merges run in
- * multi-row SQL upserts (`meter-rollup-upserts.ts`); histograms are added by a registered function.
+ * rollups could). With a file path (and more than one core) it runs on a commit thread with its
+ * own connection (`meter-sqlite-commit-thread.ts`) while reads stay here. WAL with
+ * `synchronous=FULL` makes each commit durable before the processor deletes stream rows; processes
+ * on one host may share the file (`busy_timeout=5000`). Leases live in a table and use the `now` the
+ * caller passes. Merges run in multi-row SQL upserts (`meter-rollup-upserts.ts`); histograms are
+ * added by a registered function.
  * Rollup rows name their report by a small integer from `<p>_reports` (inserted once, never
  * deleted, so an id never changes meaning).
  */
@@ -280,7 +281,7 @@ export class SqliteRollups implements MeterRollups {
         prefix: this.#prefix,
         idleMs: THREAD_IDLE_MS,
         onIdle: () => {
-          // Commits after this one boot a new thread; this one finishes nothing (it is idle).
+          // Nothing is pending on it (it is idle): the next commit boots a new thread.
           if (this.#thread !== thread) return;
           this.#thread = null;
           void thread.close();
