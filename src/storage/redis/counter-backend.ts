@@ -83,7 +83,8 @@ const luaString = (text: string): string =>
  */
 export function fixedScriptFor(layout: CounterLayout): LuaScript {
   const units = layout.units.length;
-  const codes = layout.units.map((u) => `${TIME_UNITS.indexOf(u.unit)}:${u.bucketCount}`).join(",");
+  // The signature ends in "<code>:<buckets>,..." per unit (shared-engine.ts, counter-lib.lua).
+  const codes = layout.signature.slice(layout.signature.lastIndexOf("|") + 1);
   const ordinals = `^${Array.from({ length: units }, () => "(%-?%d+)").join(",")}$`;
   const prelude =
     `local U, TTL, RU, SIGP, OPAT, UNITS = ${units}, "${Math.ceil(layout.ttlMs)}", ${layout.renewUnit + 1}, ` +
