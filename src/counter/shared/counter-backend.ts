@@ -13,7 +13,8 @@
  *   state the previous ones left, each with its own reply and its own refusal.
  * - **Layout.** Bucket i of a unit holds period `base - i`, `base = max(now ordinal, stored bucket-0
  *   ordinal)` (a clock that went backwards never rotates). Ordinal o lives in ring slot
- *   `o mod bucketCount`; a write first zeroes the periods it skipped. Buckets saturate at 2^32 - 1.
+ *   `o mod bucketCount` (a backend may keep bucket 0's count apart, as Redis does); a write first
+ *   zeroes the periods it skipped. Buckets saturate at 2^32 - 1.
  *   An event exists once recorded (count 0 included) or reserved; without writes it vanishes at most
  *   `ttlMs` after its last write, and never before every count it holds has left the longest coverage
  *   (a backend may renew the expiry only when a period of `renewUnit` rolls over, not on every write).

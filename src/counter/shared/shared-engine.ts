@@ -190,7 +190,7 @@ function backendLayout(layout: Layout, periods: Periods): CounterLayout {
     return { unit, bucketCount };
   });
   const zone = periods.alignment === "uniform" ? "UTC" : periods.timeZone;
-  const signature = `v2|${periods.alignment}|${zone}|${units.map((u) => `${TIME_UNITS.indexOf(u.unit)}:${u.bucketCount}`).join(",")}`;
+  const signature = `v3|${periods.alignment}|${zone}|${units.map((u) => `${TIME_UNITS.indexOf(u.unit)}:${u.bucketCount}`).join(",")}`;
   return { units, alignment: periods.alignment, timeZone: zone, ttlMs: Math.ceil(ttl), renewUnit, signature };
 }
 

@@ -3,8 +3,9 @@
  *
  * Every operation runs inside ONE Lua script call (EVALSHA, EVAL on NOSCRIPT) of the joined script
  * `counter-lib.lua` + `counter-record.lua` + `counter-evaluate.lua` + `counter-settle.lua` +
- * `counter-batch.lua`. Keys per event: the hash `<prefix>{<eventId>}` (ring slots `<unit code>:<slot>`,
- * `m` = layout signature and bucket-0 ordinals, first/last `f`/`l`, pending hint `p`) and the
+ * `counter-batch.lua`. Keys per event: the hash `<prefix>{<eventId>}` (`m` = layout signature and
+ * bucket-0 ordinals, `c` = bucket-0 counts, first/last `f`/`l`, pending hint `p`, ring slots
+ * `<unit code>:<slot>` of the older periods; layout v3, see counter-lib.lua) and the
  * sorted set `<prefix>{<eventId>}:pending` (reservations by expiry). An id that already holds a hash tag
  * (`user:{42}:login`) is used as is, so events sharing a tag share a Cluster slot. Caveat of that rule:
  * the ids `x` and `{x}` name the same key; do not use both under one prefix.
@@ -77,7 +78,7 @@ const luaString = (text: string): string =>
 
 /**
  * The short script of fixed-window checks and checkAndRecords (see counter-fixed.lua) of `layout`:
- * the file with a line of the layout's constants prepended (U, TTL, RU, SIGP, OPAT, UNITS), so that
+ * the file with a line of the layout's constants prepended (U, TTL, RU, SIGP, OPAT, CPAT, CFMT, UNITS), so that
  * none travels with every call (each argument is converted on both ends of a call whose whole cost
  * on the server is a few dozen such conversions).
  */
@@ -85,10 +86,11 @@ export function fixedScriptFor(layout: CounterLayout): LuaScript {
   const units = layout.units.length;
   // The signature ends in "<code>:<buckets>,..." per unit (shared-engine.ts, counter-lib.lua).
   const codes = layout.signature.slice(layout.signature.lastIndexOf("|") + 1);
-  const ordinals = `^${Array.from({ length: units }, () => "(%-?%d+)").join(",")}$`;
+  const each = (pattern: string): string => Array.from({ length: units }, () => pattern).join(",");
   const prelude =
-    `local U, TTL, RU, SIGP, OPAT, UNITS = ${units}, "${Math.ceil(layout.ttlMs)}", ${layout.renewUnit + 1}, ` +
-    `${luaString(`${layout.signature}|`)}, ${luaString(ordinals)}, ${luaString(codes)}\n`;
+    `local U, TTL, RU, SIGP, OPAT, CPAT, CFMT, UNITS = ${units}, "${Math.ceil(layout.ttlMs)}", ` +
+    `${layout.renewUnit + 1}, ${luaString(`${layout.signature}|`)}, ${luaString(`^${each("(%-?%d+)")}$`)}, ` +
+    `${luaString(`^${each("(%d+)")}$`)}, ${luaString(each("%d"))}, ${luaString(codes)}\n`;
   let script = fixedScripts.get(prelude);
   if (script === undefined) {
     script = new LuaScript("counter-fixed.lua", prelude + FIXED_SOURCE);
@@ -267,12 +269,10 @@ class RedisCounterBackend implements BoundCounterBackend {
     const ordinals = time.ordinals;
     if (now === undefined || ordinals === undefined) {
       out.push("", "");
-      for (let u = 0; u < this.#units; u++) out.push("");
     } else {
-      out.push(String(now), this.#ring(ordinals));
-      for (let u = 0; u < this.#units; u++) out.push(this.#names(u, ordinals[u]!, 1).names[0]!);
+      out.push(this.#nowText(now), this.#ring(ordinals));
     }
-    return 2 + this.#units;
+    return 2;
   }
 
   /** `now` as text, kept while it repeats (calls of one millisecond share it; the conversion is not free). */
@@ -342,7 +342,7 @@ class RedisCounterBackend implements BoundCounterBackend {
     for (let i = 0; i < op.eventIds.length; i++) {
       this.#keys(op.eventIds[i]!, keys);
       if (ordinals === undefined) continue;
-      // Bucket 0 (the slot of now) is always read; the names of buckets 1..d-1 follow (client clock).
+      // Bucket 0 (the hash's c field) is always read; the names of buckets 1..d-1 follow (client clock).
       const depth = op.depth[i];
       for (let u = 0; u < this.#units; u++) {
         const d = Math.min(depth?.[u] ?? 0, this.#sizes[u]!);
@@ -399,9 +399,7 @@ class RedisCounterBackend implements BoundCounterBackend {
     if (sameTime) {
       out.push("=");
     } else {
-      const ordinals = time.ordinals!;
-      out.push(this.#ring(ordinals), this.#nowText(time.now!));
-      for (let u = 0; u < this.#units; u++) out.push(this.#names(u, ordinals[u]!, 1).names[0]!);
+      out.push(this.#ring(time.ordinals!), this.#nowText(time.now!));
     }
     out.push(fixed.count);
     for (const room of fixed.rooms) out.push(room);

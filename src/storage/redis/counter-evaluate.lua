@@ -115,24 +115,21 @@ local function op_evaluate(p, k, plans)
     -- Short path: one HMGET; when the ring stands at now and nothing is pending, each test is one
     -- comparison of the current bucket with its room. Anything else (a denial included, whose
     -- details need the full reply) goes the general way below, which reads again.
-    local v = redis.call("HMGET", KEYS[k], unpack(T.fields))
+    local v = redis.call("HMGET", KEYS[k], "m", "l", "p", "c")
     local m = v[1]
     if (m == T.m or not m) and (not v[3] or v[3] == "0") then
+      local e = { key = KEYS[k], v = v, exists = m ~= false }
+      local c = counts(e)
       local tests = plan.tests
       local passed = true
       for t = 1, #tests do
-        local x = v[SLOT0 + tests[t][3]]
-        local w = 0
-        if x then w = tonumber(x) end
-        if w > tests[t][5] then
+        if c[tests[t][3]] > tests[t][5] then
           passed = false
           break
         end
       end
       if passed then
-        if action == "r" then
-          record(T, { key = KEYS[k], v = v, exists = m ~= false }, plan.count, T.now, T.nowstr, nil)
-        end
+        if action == "r" then record(T, e, plan.count, T.now, T.nowstr, nil) end
         return 1
       end
     end

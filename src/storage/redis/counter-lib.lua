@@ -4,29 +4,34 @@
 -- several operations (a batch) that run one after the other inside the same atomic script.
 --
 -- ARGV head (once per call):
---   ARGV[1] layout signature ("v2|<alignment>|<zone>|<code>:<buckets>,...")
+--   ARGV[1] layout signature ("v3|<alignment>|<zone>|<code>:<buckets>,...")
 --   ARGV[2] ttl ms for event hashes (longest coverage and a margin), passed to PEXPIRE as is
 --   ARGV[3] U, the number of tracked units (their codes and bucket counts are read from the signature
 --           when needed: "<code>:<buckets>", code 0 = seconds .. 6 = years)
 --   ARGV[4] the unit (1..U) whose roll-over renews the expiry: the one of longest coverage (ttl exceeds
 --           that coverage by one of its periods)
 -- Then the operations (counter-batch.lua). Each starts with a time block:
---   now in epoch ms; "<signature>|<ordinal of now per unit, comma-separated>"; then per unit the field
---   of its ring slot at now ("<code>:<slot>");
---   or "" and 1 + U "" to read the server's TIME (uniform ordinals, computed here once per call);
+--   now in epoch ms and "<signature>|<ordinal of now per unit, comma-separated>";
+--   or "" twice to read the server's TIME (uniform ordinals, computed here once per call);
 --   or "=" alone: the same time as the previous operation.
--- Event hash fields:
+-- Event hash fields (layout v3), the ones every call reads first:
 --   m = "<signature>|<bucket-0 ordinal per unit, comma-separated>": the layout and where each ring
 --       stands, in one field so that the common case (nothing rolled over since the last write) is
 --       one string comparison with the time block's second entry;
---   f / l = first / last recorded instant; p = number of pending entries (a hint: absent or 0 means no
---   ZRANGE is needed); <code>:<slot> = count of the period in that ring slot (slot = ordinal mod buckets).
+--   l = last recorded instant; p = number of pending entries (a hint: absent or 0 means no ZRANGE is
+--   needed); c = "<count of bucket 0 per unit, comma-separated>" (absent: all 0);
+-- then f = first recorded instant, and per unit a ring of slots "<code>:<slot>" (slot = ordinal mod
+-- buckets) holding the counts of the periods BEFORE bucket 0's. Bucket 0's own slot is never read (it
+-- may hold a count of the period a whole ring earlier): bucket 0 lives in c, and its count moves to its
+-- slot when the ring moves on. So the commonest write is "l" and "c", both at the head of the hash.
 -- Pending set members: "<reservation id>|<count>|<createdAt>", score = expiresAt.
 --
 -- Cost discipline (this runs for every limit check): what a call pays for is number <-> string
 -- conversions, table building and fields crossing the Redis/Lua bridge, not the Redis commands, so the
--- client sends ready-made strings (ordinals, slot names, now), the common case reads one HMGET of
--- 3 + U fields and writes one HSET, and numbers are parsed only where a value is compared or summed.
+-- client sends ready-made strings (ordinals, now), the common case reads one HMGET of the 4 head
+-- fields and writes one HSET of 2, and numbers are parsed only where a value is compared or summed.
+-- A field of a small hash is found by a scan of its listpack from the head: a new event's hash starts
+-- with m, l, p (written as 0, so that it is never a scan of it all) and c.
 
 local MAX_COUNT = 4294967295
 
@@ -39,7 +44,7 @@ local TTL = ARGV[2]
 local U = tonumber(ARGV[3])
 local RENEW = tonumber(ARGV[4])
 local HEAD = 5
-local SLOT0 = 3 -- v[SLOT0 + u] is the slot of now in unit u
+local HEAD_FIELDS = { "m", "l", "p", "c" }
 
 -- Per unit code, bucket count and slot prefix, and the ordinals of a time block as numbers: only the
 -- paths off the common case need them, so they are parsed on first use (slow(T)), not per call.
@@ -85,8 +90,7 @@ local server_time = nil
 local last_time = nil
 
 -- The time block at ARGV[p]: T.now (number), T.nowstr, T.m (the m field of a ring standing at now),
--- T[u] = ordinal of now (number; after slow(T)), T.fields = the HMGET fields every load reads (m, l, p, the slots of
--- now). Returns T and the index after the block.
+-- T[u] = ordinal of now (number; after slow(T)). Returns T and the index after the block.
 local function read_time(p)
   local now = ARGV[p]
   if now == "=" then return last_time, p + 1 end
@@ -96,35 +100,49 @@ local function read_time(p)
       slow(nil)
       local t = redis.call("TIME")
       local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-      server_time = { now = ms, nowstr = num(ms), server = true, fields = { "m", "l", "p" } }
-      for u = 1, U do
-        local o = uniform_ordinal(CODE[u], ms)
-        server_time[u] = o
-        server_time.fields[SLOT0 + u] = PFX[u] .. (o % BC[u])
-      end
+      server_time = { now = ms, nowstr = num(ms), server = true }
+      for u = 1, U do server_time[u] = uniform_ordinal(CODE[u], ms) end
       server_time.m = make_m(server_time)
     end
     T = server_time
   else
-    local fields = { "m", "l", "p" }
-    for u = 1, U do fields[SLOT0 + u] = ARGV[p + 1 + u] end
-    T = { now = tonumber(now), nowstr = now, m = ARGV[p + 1], fields = fields }
+    T = { now = tonumber(now), nowstr = now, m = ARGV[p + 1] }
   end
   last_time = T
-  return T, p + 2 + U
+  return T, p + 2
 end
 
--- Loads an event with one HMGET: v[1] = m, v[2] = last, v[3] = pending hint, v[SLOT0 + u] = the slot
--- of now in unit u, then the other slots the operation reads: dep[di + u] is the depth read in unit u
--- (buckets 0..d-1) and ARGV[p..] the names of buckets 1..d-1 per unit (client clock; computed here
--- with the server's). When the ring moved since the last write (m differs from T.m), the load notes per
+-- The counts of bucket 0 per unit (numbers) of a loaded event, parsed from its c field (v[4]) once.
+local function counts(e)
+  local c = e.cur
+  if c == nil then
+    c = {}
+    local x = e.v[4]
+    if x then
+      local u = 0
+      for n in string.gmatch(x, "%d+") do
+        u = u + 1
+        c[u] = tonumber(n)
+      end
+    end
+    for u = #c + 1, U do c[u] = 0 end
+    e.cur = c
+  end
+  return c
+end
+
+-- Loads an event with one HMGET: v[1] = m, v[2] = last, v[3] = pending hint, v[4] = c, then the
+-- other slots the operation reads: dep[di + u] is the depth read in unit u (buckets 0..d-1) and
+-- ARGV[p..] the names of buckets 1..d-1 per unit (client clock; computed here with the server's), at
+-- v[off[u] + i]. When the ring moved since the last write (m differs from T.m), the load notes per
 -- unit: e.o[u] = stored bucket-0 ordinal (nil for a new event); e.shift[u] = now - stored when periods
--- rolled over (bucket i is live iff shift <= i < shift + buckets); e.back[u] = true when the clock went
--- back (bucket 0 stays the stored period: a ring never rotates backwards; its slots are fetched again).
--- Returns e and the index after the names, or nil and an error text.
+-- rolled over (bucket i is live iff shift <= i < shift + buckets, and bucket shift is c's count);
+-- e.back[u] = true when the clock went back (bucket 0 stays the stored period: a ring never rotates
+-- backwards; its older slots are fetched again). Returns e and the index after the names, or nil and an
+-- error text.
 local function load_event(T, key, pkey, dep, di, p)
   local np = p
-  local fields = T.fields
+  local fields = HEAD_FIELDS
   local off = nil
   if dep ~= nil then
     for u = 1, U do
@@ -132,8 +150,7 @@ local function load_event(T, key, pkey, dep, di, p)
       if d > 1 then
         if off == nil then
           off = {}
-          fields = {}
-          for j = 1, SLOT0 + U do fields[j] = T.fields[j] end
+          fields = { "m", "l", "p", "c" }
         end
         local n = #fields
         off[u] = n
@@ -171,13 +188,12 @@ local function load_event(T, key, pkey, dep, di, p)
         e.shift[w] = T[w] - o0
       elseif o0 > T[w] then
         e.back[w] = true
-        local d = 1
-        if dep ~= nil and dep[di + w] > 1 then d = dep[di + w] end
-        local names = {}
-        for i = 0, d - 1 do names[i + 1] = PFX[w] .. ((o0 - i) % BC[w]) end
-        local x = redis.call("HMGET", key, unpack(names))
-        v[SLOT0 + w] = x[1]
-        for i = 1, d - 1 do v[off[w] + i] = x[i + 1] end
+        if dep ~= nil and dep[di + w] > 1 then
+          local names = {}
+          for i = 1, dep[di + w] - 1 do names[i] = PFX[w] .. ((o0 - i) % BC[w]) end
+          local x = redis.call("HMGET", key, unpack(names))
+          for i = 1, #names do v[off[w] + i] = x[i] end
+        end
       end
     end
   end
@@ -186,17 +202,17 @@ end
 
 -- Bucket i (0 = current) of unit u as a number; periods the ring no longer (or never) held read 0.
 local function bucket(e, u, i)
+  local s = 0
+  if e.shift ~= nil and e.shift[u] ~= nil then s = e.shift[u] end
+  if i < s then return 0 end
   if i > 0 then
     slow(e.T)
     if i >= BC[u] then return 0 end
   end
-  local s = nil
-  if e.shift ~= nil then s = e.shift[u] end
-  if s ~= nil and (i < s or i >= s + BC[u]) then return 0 end
+  -- The stored bucket 0 (now's, or the period the ring last stood at) is c's.
+  if i == s then return counts(e)[u] end
   local x
-  if i == 0 then
-    x = e.v[SLOT0 + u]
-  elseif e.dep ~= nil and i < e.dep[e.di + u] then
+  if e.dep ~= nil and i < e.dep[e.di + u] then
     x = e.v[e.off[u] + i]
   else
     -- Not prefetched (the client asked for less): one HGET, off the common path.
@@ -241,129 +257,110 @@ local function read_pending(T, e)
 end
 
 -- Adds count to every unit's bucket of the instant t (tstr its text) whose ordinals are at_ords
--- (nil = now), rotating rings first (zeroing the periods skipped since the last write), and stamps
--- first/last. The common case is one HSET. A unit whose ring does not reach the instant drops it; if
--- every unit drops it nothing changes (returns false). count 0 only creates the event. The TTL is
--- renewed when the event is created or a period of the RENEW unit rolled over: every write happens
--- less than one such period after a renewal, and the TTL exceeds the longest coverage (RENEW's) by one
--- such period, so a key always outlives the counts it can still answer. Renewing on every roll-over
--- of a finer unit would add a PEXPIRE to most calls of a rate limit (whose seconds ring moves between
--- a client's calls).
+-- (nil = now), rotating rings first, and stamps first/last. A ring that moved on from period o0 to n
+-- (o0 < n) writes c's count of o0 to o0's slot and deletes the slots of the periods skipped between
+-- them (every slot when n - o0 >= buckets: o0 is out of the ring too); n's own slot is left as it is
+-- (bucket 0 is c's). The common case is one HSET. A unit whose ring does not reach the instant drops
+-- it; if every unit drops it nothing changes (returns false). count 0 only creates the event (and
+-- rotates). The TTL is renewed when the event is created or a period of the RENEW unit rolled over:
+-- every write happens less than one such period after a renewal, and the TTL exceeds the longest
+-- coverage (RENEW's) by one such period, so a key always outlives the counts it can still answer.
+-- Renewing on every roll-over of a finer unit would add a PEXPIRE to most calls of a rate limit
+-- (whose seconds ring moves between a client's calls). counter-fixed.lua writes exactly the same.
 local function record(T, e, count, t, tstr, at_ords)
   local v = e.v
-  local set = {}
-  local n = 0
-  local renew = false
-  local past = nil
+  local cur = counts(e)
   if e.o ~= nil or at_ords ~= nil then slow(T) end
-  if e.o == nil then
-    -- The ring stands at now (or the event is new): bucket 0 is the slot of now in every unit.
-    if not e.exists then
-      -- A new event: the fields every call reads first (HMGET m, l, p) lead the hash, so that a
-      -- lookup, a scan of the hash's listpack from its head, finds them at once (an absent field
-      -- costs a scan of it all; written here as 0, p is present). A new event's first and last
-      -- instants are t.
-      set[1] = "m"
-      set[2] = T.m
-      n = 2
-      if count > 0 and at_ords == nil then
-        set[3] = "l"
-        set[4] = tstr
-        set[5] = "p"
-        set[6] = "0"
-        set[7] = "f"
-        set[8] = tstr
-        n = 8
-      end
-      renew = true
-    end
-    if at_ords == nil then
-      if count > 0 then
-        for u = 1, U do
-          local value = count
-          local x = v[SLOT0 + u]
-          if x then value = value + tonumber(x) end
-          if value > MAX_COUNT then value = MAX_COUNT end
-          set[n + 1] = T.fields[SLOT0 + u]
-          set[n + 2] = value
-          n = n + 2
-        end
-      end
-    else
-      past = {}
-      for u = 1, U do
-        local i = T[u] - at_ords[u]
-        if i < 0 then i = 0 end
-        if i < BC[u] then past[#past + 1] = PFX[u] .. ((T[u] - i) % BC[u]) end
-      end
-      if #past == 0 then return false end
-    end
-  else
-    -- The ring moved: per unit, rotate forward (zero the skipped periods) or stay (clock went back).
-    local base = {}
-    local moved = false
+  -- Per unit, the period bucket 0 stands at after this write: now's, or the stored one when the
+  -- clock went back (a ring never rotates backwards).
+  local base = T
+  local moved = false
+  if e.o ~= nil then
+    base = {}
     for u = 1, U do
       if e.o[u] > T[u] then base[u] = e.o[u] else base[u] = T[u] end
       if base[u] ~= e.o[u] then moved = true end
     end
-    if at_ords ~= nil then
-      past = {}
-      for u = 1, U do
-        local i = base[u] - at_ords[u]
-        if i < 0 then i = 0 end
-        if i < BC[u] then past[#past + 1] = PFX[u] .. ((base[u] - i) % BC[u]) end
-      end
-      if #past == 0 then return false end
-    end
-    if moved then
-      -- Zero the skipped periods. The slot of now is not deleted when the HSET below writes it.
-      local keep = -1
-      local del = {}
-      for u = 1, U do
-        local o0 = e.o[u]
-        local gap = base[u] - o0
-        if at_ords == nil and count > 0 then keep = base[u] % BC[u] end
-        if gap >= BC[u] then
-          for s = 0, BC[u] - 1 do
-            if s ~= keep then del[#del + 1] = PFX[u] .. s end
-          end
-        else
-          for k = 1, gap do
-            local s = (o0 + k) % BC[u]
-            if s ~= keep then del[#del + 1] = PFX[u] .. s end
-          end
-        end
-      end
-      if #del > 0 then redis.call("HDEL", e.key, unpack(del)) end
-      local m = T.m
-      for u = 1, U do
-        if base[u] ~= T[u] then m = make_m(base) end
-      end
-      set[1] = "m"
-      set[2] = m
-      n = 2
-      renew = base[RENEW] ~= e.o[RENEW]
-    end
-    if at_ords == nil and count > 0 then
-      for u = 1, U do
-        local value = count
-        if base[u] == e.o[u] then
-          local x = v[SLOT0 + u]
-          if x then value = value + tonumber(x) end
-        end
-        if value > MAX_COUNT then value = MAX_COUNT end
-        set[n + 1] = PFX[u] .. (base[u] % BC[u])
-        set[n + 2] = value
-        n = n + 2
-      end
-    end
   end
-  if past ~= nil and count > 0 then
-    for k = 1, #past do
-      if redis.call("HINCRBY", e.key, past[k], count) > MAX_COUNT then
-        redis.call("HSET", e.key, past[k], MAX_COUNT)
+  -- The new counts of bucket 0 (a unit whose ring moved starts from 0), and the older periods the
+  -- instant falls in when it is in the past.
+  local c = {}
+  for u = 1, U do
+    if moved and base[u] ~= e.o[u] then c[u] = 0 else c[u] = cur[u] end
+  end
+  local past = nil
+  local counted = count > 0
+  if at_ords ~= nil then
+    past = {}
+    local reached = false
+    counted = false
+    for u = 1, U do
+      local i = base[u] - at_ords[u]
+      if i <= 0 then
+        reached = true
+        if count > 0 then
+          c[u] = c[u] + count
+          counted = true
+        end
+      elseif i < BC[u] then
+        reached = true
+        past[#past + 1] = PFX[u] .. ((base[u] - i) % BC[u])
       end
     end
+    if not reached then return false end
+  elseif count > 0 then
+    for u = 1, U do c[u] = c[u] + count end
+  end
+  local set = {}
+  local n = 0
+  local renew = false
+  if not e.exists then
+    -- A new event: the fields every call reads first lead the hash (see the header). A new event's
+    -- first and last instants are t.
+    set[1] = "m"
+    set[2] = T.m
+    n = 2
+    if count > 0 and at_ords == nil then
+      set[3] = "l"
+      set[4] = tstr
+      set[5] = "p"
+      set[6] = "0"
+      n = 6
+    end
+    renew = true
+  end
+  if moved then
+    local del = {}
+    for u = 1, U do
+      local o0 = e.o[u]
+      local gap = base[u] - o0
+      if gap >= BC[u] then
+        for s = 0, BC[u] - 1 do del[#del + 1] = PFX[u] .. s end
+      elseif gap > 0 then
+        set[n + 1] = PFX[u] .. (o0 % BC[u])
+        set[n + 2] = cur[u]
+        n = n + 2
+        for k = 1, gap - 1 do del[#del + 1] = PFX[u] .. ((o0 + k) % BC[u]) end
+      end
+    end
+    if #del > 0 then redis.call("HDEL", e.key, unpack(del)) end
+    local m = T.m
+    for u = 1, U do
+      if base[u] ~= T[u] then m = make_m(base) end
+    end
+    set[n + 1] = "m"
+    set[n + 2] = m
+    n = n + 2
+    renew = base[RENEW] ~= e.o[RENEW]
+  end
+  if moved or counted then
+    for u = 1, U do
+      if c[u] > MAX_COUNT then c[u] = MAX_COUNT end
+      c[u] = string.format("%d", c[u])
+    end
+    set[n + 1] = "c"
+    set[n + 2] = table.concat(c, ",")
+    n = n + 2
   end
   if count > 0 and (e.exists or at_ords ~= nil) then
     local last = v[2]
@@ -388,8 +385,20 @@ local function record(T, e, count, t, tstr, at_ords)
         end
       end
     end
+  elseif count > 0 then
+    set[n + 1] = "f"
+    set[n + 2] = tstr
+    n = n + 2
   end
   if n > 0 then redis.call("HSET", e.key, unpack(set)) end
+  if past ~= nil and count > 0 then
+    -- After the HSET, which may have just written the count of one of these periods to its slot.
+    for k = 1, #past do
+      if redis.call("HINCRBY", e.key, past[k], count) > MAX_COUNT then
+        redis.call("HSET", e.key, past[k], MAX_COUNT)
+      end
+    end
+  end
   if renew then redis.call("PEXPIRE", e.key, TTL) end
   e.exists = true
   e.stale = true

@@ -146,6 +146,44 @@ describe("redisBackend", () => {
     assert.ok((await redis.client.pttl(longKey)) > 200_000 * 1_000, "renewed by the seconds ring, for its coverage");
   });
 
+  it("keeps the current periods' counts in c and moves one to its slot when its ring moves on", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    for (const fixedWindowScript of [true, false]) {
+      const prefix: string = `${redis.prefix}ring-${fixedWindowScript}:`;
+      const clock = new TestClock(Date.UTC(2026, 10, 24, 10, 0, 0));
+      const store: SharedEventStore = await SharedEventStore.builder()
+        .withClock(clock)
+        .timeZone("UTC")
+        .forRateLimiting()
+        .withBackend(redisBackend(fromIoRedis(redis.client), { prefix, fixedWindowScript, batching: "off" }))
+        .build();
+      const limiter = store.limit().atMost("api", 100, "minutes");
+      const key = `${prefix}{api}`;
+      const slot = (at: number) => `0:${Math.floor(at / 1_000) % 60}`;
+      const t0 = clock.now();
+      assert.equal((await limiter.checkAndRecord("api", 2)).ok, true);
+      clock.set(t0 + 1_000);
+      assert.equal((await limiter.checkAndRecord("api", 3)).ok, true);
+      // Second t0 + 1 s moved on from t0: t0's count went to its slot, c holds t0 + 1 s's.
+      assert.equal(await redis.client.hget(key, slot(t0)), "2");
+      assert.equal((await redis.client.hget(key, "c"))?.split(",")[0], "3");
+      // A whole ring later than t0 (same slot): t0 + 1 s's count moves to its slot, the 58 seconds
+      // between are deleted, and t0's slot (a period out of the ring) is left, never read as bucket 0.
+      clock.set(t0 + 60_000);
+      assert.equal((await limiter.checkAndRecord("api", 1)).ok, true);
+      assert.equal(await redis.client.hget(key, slot(t0 + 1_000)), "3");
+      assert.equal(await redis.client.hget(key, slot(t0)), "2");
+      const buckets = await store.query("api").lastSeconds(60).buckets();
+      assert.deepEqual(
+        buckets,
+        [1, ...Array.from({ length: 58 }, () => 0), 3],
+        `fixedWindowScript: ${fixedWindowScript}`,
+      );
+      assert.equal(await store.query("api").lastMinutes(2).sum(), 6);
+    }
+  });
+
   it("rejects a process whose layout differs from the stored one (INVALID_CONFIG)", async (t) => {
     const redis = await useRedis(t);
     if (!redis) return;

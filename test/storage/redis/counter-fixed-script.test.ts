@@ -176,7 +176,7 @@ describe("redisBackend short script (counter-fixed.lua)", () => {
     assert.ok(seen.fixed > 100, `the short script ran ${seen.fixed} times`);
   });
 
-  it("starts a new event's hash with the fields every call reads (m, l, p), with either script", async (t) => {
+  it("starts a new event's hash with the fields every call reads (m, l, p, c), with either script", async (t) => {
     const redis = await useRedis(t);
     if (!redis) return;
     // A field of a small hash is found by a scan of its listpack from the head: the fields read on
@@ -190,8 +190,11 @@ describe("redisBackend short script (counter-fixed.lua)", () => {
         .build();
       assert.equal((await store.limit().atMost("api", 5, "minutes").checkAndRecord("api")).ok, true);
       const fields: string[] = Object.keys(await redis.client.hgetall(`${prefix}{api}`));
-      assert.deepEqual(fields.slice(0, 3), ["m", "l", "p"], `fixedWindowScript: ${fixedWindowScript}`);
+      assert.deepEqual(fields.slice(0, 4), ["m", "l", "p", "c"], `fixedWindowScript: ${fixedWindowScript}`);
       assert.equal(await redis.client.hget(`${prefix}{api}`, "p"), "0");
+      // The preset's units (seconds, minutes, hours): bucket 0's counts are c's, no ring slot is written yet.
+      assert.equal(await redis.client.hget(`${prefix}{api}`, "c"), "1,1,1");
+      assert.equal(fields.length, 5);
     }
   });
 });
