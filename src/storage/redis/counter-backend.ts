@@ -78,19 +78,26 @@ const luaString = (text: string): string =>
 
 /**
  * The short script of fixed-window checks and checkAndRecords (see counter-fixed.lua) of `layout`:
- * the file with a line of the layout's constants prepended (U, TTL, RU, SIGP, OPAT, CPAT, CFMT, UNITS), so that
+ * the file with a line of the layout's constants prepended (U, TTL, RU, SIGP, OPAT, CPAT, CFMT, UNIT), so that
  * none travels with every call (each argument is converted on both ends of a call whose whole cost
  * on the server is a few dozen such conversions).
  */
 export function fixedScriptFor(layout: CounterLayout): LuaScript {
   const units = layout.units.length;
   // The signature ends in "<code>:<buckets>,..." per unit (shared-engine.ts, counter-lib.lua).
-  const codes = layout.signature.slice(layout.signature.lastIndexOf("|") + 1);
+  const codes = layout.signature.slice(layout.signature.lastIndexOf("|") + 1).split(",");
   const each = (pattern: string): string => Array.from({ length: units }, () => pattern).join(",");
+  const unit = codes
+    .map((code, u) => {
+      const [prefix, buckets] = code.split(":");
+      return `${u + 1 < units ? `if u == ${u + 1} then ` : ""}return "${prefix}:", ${buckets}${u + 1 < units ? " end" : ""}`;
+    })
+    .join(" ");
   const prelude =
-    `local U, TTL, RU, SIGP, OPAT, CPAT, CFMT, UNITS = ${units}, "${Math.ceil(layout.ttlMs)}", ` +
+    `local U, TTL, RU, SIGP, OPAT, CPAT, CFMT = ${units}, "${Math.ceil(layout.ttlMs)}", ` +
     `${layout.renewUnit + 1}, ${luaString(`${layout.signature}|`)}, ${luaString(`^${each("(%-?%d+)")}$`)}, ` +
-    `${luaString(`^${each("(%d+)")}$`)}, ${luaString(each("%d"))}, ${luaString(codes)}\n`;
+    `${luaString(`^${each("(%d+)")}$`)}, ${luaString(each("%d"))} ` +
+    `local function UNIT(u) ${unit} end\n`;
   let script = fixedScripts.get(prelude);
   if (script === undefined) {
     script = new LuaScript("counter-fixed.lua", prelude + FIXED_SOURCE);
