@@ -25,7 +25,7 @@ import { validateEventId } from "./event-id.ts";
 import { ALLOWED, denial, type LimitResult, type LimitUsage, type Violation } from "./limit-result.ts";
 import { lookup } from "./query.ts";
 import { Reservation } from "./reservation.ts";
-import { slidingEstimate, slidingRetryAfter } from "./sliding-estimate.ts";
+import { SLIDING_SLACK, slidingEstimate, slidingRetryAfter } from "./sliding-estimate.ts";
 import { checkWindowFits, resolveWindow, type Window, type WindowSpec } from "./window.ts";
 
 export type StoreConstraint = Constraint<Schedule>;
@@ -329,7 +329,7 @@ export class Limiter {
       used += kind === AT_MOST ? core.sum(slot, item.u, 0, item.n) : slidingEstimate(core, slot, item.u, item.n, now);
       if (anyPending) used += core.pendingSum(slot, now);
     }
-    return used <= item.value;
+    return used <= (kind === AT_MOST ? item.value : item.value + SLIDING_SLACK);
   }
 
   #violations(id: string, c: number, now: number): Violation<Schedule>[] {
@@ -354,7 +354,7 @@ export class Limiter {
         const pending = slot < 0 ? 0 : core.pendingSum(slot, now);
         const windowCount = slot < 0 ? 0 : this.#count(item, slot, now);
         const observed = windowCount + pending;
-        if (observed + extra <= item.value) return undefined;
+        if (observed + extra <= (item.kind === AT_MOST ? item.value : item.value + SLIDING_SLACK)) return undefined;
         const allowed = item.value - pending - extra;
         let retryAfter: number | undefined;
         if (slot < 0 || allowed < 0) retryAfter = undefined;

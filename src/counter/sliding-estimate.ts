@@ -17,6 +17,15 @@
 import { NOMINAL_MS } from "../time/units.ts";
 import type { CounterCore } from "./core.ts";
 
+/**
+ * How far a sliding estimate may exceed a limit and still fit it. The estimate is a sum of counts
+ * times fractions, and the in-process store and each backend add it up in a different order, so an
+ * estimate landing exactly on a limit can come out one rounding step either side of it; every store
+ * compares with this slack (a count of a millionth) so they decide alike. Counter-evaluate.lua and
+ * counter-backend.sql hold the same constant.
+ */
+export const SLIDING_SLACK = 1e-6;
+
 /** Estimated count of the event in the sliding window of n units u at instant t. */
 export function slidingEstimate(core: CounterCore, slot: number, u: number, n: number, t: number): number {
   const layout = core.layout;

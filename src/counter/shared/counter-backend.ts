@@ -131,6 +131,12 @@ export interface EventState {
   readonly pending: readonly PendingEntry[];
   /** Per layout unit: buckets 0..depth-1 (newest first), as requested. */
   readonly buckets: ReadonlyArray<readonly number[]>;
+  /**
+   * Per layout unit, the period bucket 0 holds when the stored ring is ahead of now's (a clock that
+   * went back: a ring never rotates backwards), else undefined; absent when no ring is ahead. A denial's
+   * `retryAfter` counts from the end of that period, as the in-process store's does.
+   */
+  readonly aheadOrdinals?: ReadonlyArray<number | undefined>;
 }
 
 export interface EvaluateReply {

@@ -161,7 +161,8 @@ export function explain(
           retryAfter = earliestFit(engine.layout, periods, u, n, now, state.buckets, extra, c.limit);
         } else if (extra <= c.limit) {
           const row = state.buckets[u];
-          const ord = periods.ordinal(c.window.unit, now);
+          // Counted from the period bucket 0 holds: now's, or a later one when the clock went back.
+          const ord = state.aheadOrdinals?.[u] ?? periods.ordinal(c.window.unit, now);
           for (let k = 1; k <= n; k++) {
             if (sumRow(row, 0, n - 1 - k) + extra <= c.limit) {
               retryAfter = Math.max(0, periods.start(c.window.unit, ord + k) - now);

@@ -5,7 +5,8 @@
  *
  * - `commit()` records the count at commit time and resolves true; once expired it still records
  *   (the work happened) but resolves false; after commit or cancel it does nothing (false).
- * - `cancel()` releases the slot (true) or does nothing (false: already settled or expired).
+ * - `cancel()` releases the slot (true), or releases nothing (false) when it had expired (the
+ *   reservation is cancelled all the same) or was already committed or cancelled.
  * - `await using r = …` cancels a still-pending reservation when the scope ends.
  * - A commit or cancel that fails rejects with `STORAGE_FAILED` and leaves the state "pending":
  *   a lost reply may hide a commit that happened, so retrying a failed commit may count twice.
@@ -75,7 +76,9 @@ export class BackendReservation extends BaseReservation {
   async cancel(): Promise<boolean> {
     if (this.settled !== undefined) return false;
     const released = await this.#settle("cancel");
-    if (released) this.settled = "cancelled";
+    // Settled either way, as in the in-process store: a cancel after expiry releases nothing (false)
+    // and still ends the reservation, so a later commit records nothing.
+    this.settled = "cancelled";
     return released;
   }
 

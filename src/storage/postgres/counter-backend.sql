@@ -156,7 +156,8 @@ BEGIN
             * s[e][off[u] + 1 + (((base[e][u] - i) % bc[u]) + bc[u]) % bc[u]];
         END LOOP;
       END LOOP;
-      ok := w + pend_total[e] + (t->>'add')::double precision <= (t->>'limit')::double precision;
+      -- The slack of SLIDING_SLACK (sliding-estimate.ts): an estimate on the limit is decided alike everywhere.
+      ok := w + pend_total[e] + (t->>'add')::double precision <= (t->>'limit')::double precision + 1e-6;
     ELSIF t->>'kind' = 'atLeast' THEN
       u := (t->>'unit')::int + 1;
       w := 0;

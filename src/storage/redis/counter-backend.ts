@@ -768,13 +768,16 @@ function parseState(raw: unknown[]): EventState {
   }
   const first = String(raw[1] ?? "");
   const last = String(raw[2] ?? "");
-  return {
+  const state: EventState = {
     exists: Number(raw[0]) === 1,
     firstSeenAt: first === "" ? undefined : Number(first),
     lastSeenAt: last === "" ? undefined : Number(last),
     pending,
     buckets: ((raw[4] as unknown[][]) ?? []).map((row) => row.map(Number)),
   };
+  const ahead = (raw[5] as unknown[] | undefined) ?? [];
+  if (ahead.length === 0) return state;
+  return { ...state, aheadOrdinals: ahead.map((o) => (o === "" ? undefined : Number(o))) };
 }
 
 function translate(error: unknown, key: string): TallyError {

@@ -29,7 +29,8 @@
 -- Reply: 1 when every test passed, the action was not "v", the state is not "a" and now is the
 --   client's (which the caller knows); else
 --   { passed 0|1, now, {result 0|1 per test}, {event states} | {}, expiresAt | "", member | "" } where an
---   event state is { exists 0|1, first | "", last | "", {count, createdAt, expiresAt, ...}, {{buckets} per unit} };
+--   event state is { exists 0|1, first | "", last | "", {count, createdAt, expiresAt, ...}, {{buckets} per unit},
+--   {} or, when a ring is ahead of now (the clock went back), {bucket 0's ordinal | "" per unit} };
 --   or "TALLY_CONFIG ..." on a layout mismatch (nothing written).
 
 -- The plan's depths, per event and unit at (event - 1) * U + unit.
@@ -163,7 +164,9 @@ local function op_evaluate(p, k, plans)
         local term = terms[j]
         w = w + term[4] * sum_range(e, term[1], term[2], term[3])
       end
-      ok = w + read_pending(T, e).total <= test[3]
+      -- A linear form (a sliding window's estimate): compared with the slack of SLIDING_SLACK in
+      -- sliding-estimate.ts, so that an estimate on the limit is decided as the other stores do.
+      ok = w + read_pending(T, e).total <= test[3] + 1e-6
     elseif kind == "L" then
       ok = sum_range(e, test[4], 0, test[5] - 1) >= test[3]
     elseif kind == "C" then
@@ -237,7 +240,14 @@ local function op_evaluate(p, k, plans)
       end
       local first = ""
       if e.v[2] then first = redis.call("HGET", e.key, "f") or "" end
-      states[i] = { e.exists and 1 or 0, first, e.v[2] or "", read_pending(T, e).list, per_unit }
+      -- Where a ring is ahead of now (the clock went back), the period its bucket 0 holds.
+      local ahead = {}
+      if e.back ~= nil then
+        for u = 1, U do
+          if e.back[u] then ahead[u] = num(e.o[u]) else ahead[u] = "" end
+        end
+      end
+      states[i] = { e.exists and 1 or 0, first, e.v[2] or "", read_pending(T, e).list, per_unit, ahead }
     end
   end
 

@@ -132,14 +132,17 @@ for i = 1, ops do
     else
       x = {}
     end
-    -- When the ring moved on: the slots it writes (each moved unit's old count to its period's slot),
-    -- the slots it deletes (the periods skipped), and whether the expiry is renewed.
+    -- When the ring moved on: the slots it writes (each moved unit's old count to its period's slot:
+    -- the first in slot/old, the next ones, if any, in set), the slots it deletes (the periods
+    -- skipped), and whether the expiry is renewed.
+    local moved = false
+    local slot, old = nil, nil
     local set = nil
     local del = nil
     local renew = not m
     if m and m ~= M then
       -- The ring moved (or the layout differs): per unit, the stored period of bucket 0 against now's.
-      if string.sub(m, 1, #SIGP) ~= SIGP then
+      if string.find(m, SIGP, 1, true) ~= 1 then
         r = 0
         break
       end
@@ -149,7 +152,7 @@ for i = 1, ops do
         r = 0
         break
       end
-      set = {}
+      moved = true
       for u = 1, U do
         local o0, n = o[u], ords[u]
         if o0 ~= n then
@@ -164,8 +167,13 @@ for i = 1, ops do
             del = del or {}
             for s = 0, buckets - 1 do del[#del + 1] = prefix .. s end
           else
-            set[#set + 1] = prefix .. (o0 % buckets)
-            set[#set + 1] = x[u] or "0"
+            if slot == nil then
+              slot, old = prefix .. (o0 % buckets), x[u] or "0"
+            else
+              set = set or {}
+              set[#set + 1] = prefix .. (o0 % buckets)
+              set[#set + 1] = x[u] or "0"
+            end
             for j = 1, n - o0 - 1 do
               del = del or {}
               del[#del + 1] = prefix .. ((o0 + j) % buckets)
@@ -216,7 +224,7 @@ for i = 1, ops do
     if not m then
       -- A new event: the fields every call reads lead the hash (see counter-lib.lua).
       call("HSET", key, "m", M, "l", NOW, "p", "0", "c", counts, "f", NOW)
-    elseif set == nil then
+    elseif not moved then
       -- The commonest write: the ring stands at now.
       if later then
         call("HSET", key, "l", NOW, "c", counts)
@@ -225,8 +233,17 @@ for i = 1, ops do
       else
         call("HSET", key, "c", counts, "f", NOW, "l", NOW)
       end
+    elseif slot ~= nil and set == nil and later then
+      -- The commonest moved ring: one unit's (a client's seconds), its old count to its slot.
+      if del ~= nil then call("HDEL", key, unpack(del)) end
+      call("HSET", key, slot, old, "m", M, "c", counts, "l", NOW)
     else
       if del ~= nil then call("HDEL", key, unpack(del)) end
+      set = set or {}
+      if slot ~= nil then
+        set[#set + 1] = slot
+        set[#set + 1] = old
+      end
       local n = #set
       set[n + 1] = "m"
       set[n + 2] = M

@@ -1,6 +1,7 @@
 /**
  * Random sequences, the shared store on Redis against the in-process `EventStore`: records now, at
- * and before now (into the current period, an older one, one a ring has just left), the clock moving
+ * and before now (into the current period, an older one, one a ring has just left), fixed and sliding
+ * limits, reservations committed and cancelled, the clock moving
  * within a period, across periods, past whole rings and back, and queries of every bucket. Small
  * rings (5 seconds, 4 minutes, 3 hours) make each ring move, wrap and skip often, which is where the
  * Redis layout does its work: bucket 0 in the head field `c`, older periods in ring slots, the count
@@ -21,7 +22,9 @@ const START = Date.UTC(2026, 10, 24, 10, 59, 58);
 type Move =
   | { kind: "advance"; ms: number }
   | { kind: "record"; count: number; agoMs: number | undefined }
-  | { kind: "limit"; count: number }
+  | { kind: "limit"; count: number; sliding: boolean }
+  | { kind: "reserve"; count: number }
+  | { kind: "settle"; how: "commit" | "cancel" }
   | { kind: "query"; unit: "Seconds" | "Minutes" | "Hours" };
 
 const move: fc.Arbitrary<Move> = fc.oneof(
@@ -47,7 +50,22 @@ const move: fc.Arbitrary<Move> = fc.oneof(
       }),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("limit" as const), count: fc.integer({ min: 1, max: 3 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("limit" as const),
+      count: fc.integer({ min: 1, max: 3 }),
+      sliding: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("reserve" as const), count: fc.integer({ min: 1, max: 3 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("settle" as const),
+      how: fc.constantFrom("commit" as const, "cancel" as const),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -64,10 +82,14 @@ function scenarioOf(moves: readonly Move[]): Scenario {
   let now = START;
   const steps: Step[] = [
     { do: "define", limiter: "l", build: (l) => l.atMost("e", 12, "minutes").atMost("e", 30, "hours") },
+    { do: "define", limiter: "s", build: (l) => l.atMost("e", 9, "minutes", { sliding: true }) },
   ];
+  let reservations = 0;
+  let latest = now;
   for (const m of moves) {
     if (m.kind === "advance") {
       now += m.ms;
+      latest = Math.max(latest, now);
       steps.push({ do: "set", to: new Date(now).toISOString() });
     } else if (m.kind === "record") {
       steps.push(
@@ -76,7 +98,15 @@ function scenarioOf(moves: readonly Move[]): Scenario {
           : { do: "record", id: "e", count: m.count, at: now - m.agoMs },
       );
     } else if (m.kind === "limit") {
-      steps.push({ do: "limit", limiter: "l", terminal: "checkAndRecord", id: "e", count: m.count });
+      // A sliding window while the clock is behind an instant it has shown is estimated from now's
+      // periods on Redis and from the ring's on EventStore (a documented difference): fixed then.
+      const sliding = m.sliding && now >= latest;
+      steps.push({ do: "limit", limiter: sliding ? "s" : "l", terminal: "checkAndRecord", id: "e", count: m.count });
+    } else if (m.kind === "reserve") {
+      reservations++;
+      steps.push({ do: "reserve", limiter: "l", id: "e", name: `r${reservations}`, count: m.count, ttl: "90s" });
+    } else if (m.kind === "settle") {
+      steps.push({ do: "settle", name: `r${reservations}`, how: m.how });
     } else {
       steps.push({ do: "query", id: "e", range: [`last${m.unit}`, SIZES[m.unit]], terminal: "buckets" });
     }
@@ -112,7 +142,7 @@ describe("SharedEventStore on Redis behaves like EventStore on random sequences"
           });
           await compareWithLocal(scenarioOf(moves), backend);
         }),
-        { numRuns: 60 },
+        { numRuns: 300 },
       );
     });
   }
