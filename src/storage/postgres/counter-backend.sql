@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS {{p}}_pending (
 --   depth [[buckets to return per unit] per event], tests [BackendTest as JSON],
 --   at, atOrds (record at a past instant: its epoch ms and ordinals per unit) | null.
 -- Returns jsonb { passed, now, results [bool], events [state] | null, reservation {token, expiresAt} | null }
--- where a state is { exists, first, last, pending [{count, createdAt, expiresAt}], buckets [[..] per unit] }.
+-- where a state is { exists, first, last, pending [{count, createdAt, expiresAt}], buckets [[..] per unit],
+-- ahead [bucket 0's ordinal where the ring is ahead of now (the clock went back), else null, per unit] }.
 CREATE OR REPLACE FUNCTION {{p}}_evaluate(op jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -90,6 +91,7 @@ DECLARE
   reservation jsonb := NULL;
   res_ttl double precision;
   keep double precision;
+  ahead jsonb;
 BEGIN
   FOR u IN 1..n_u LOOP
     bc[u] := (op->'bcs'->>(u - 1))::int;
@@ -187,7 +189,8 @@ BEGIN
         IF base[e][u] - (op->'atOrds'->>(u - 1))::bigint < bc[u] THEN any_unit := true; END IF;
       END LOOP;
     END IF;
-    IF any_unit THEN
+    -- Count 0 only creates the event: on one that exists it writes nothing (no ring moves).
+    IF any_unit AND (cnt > 0 OR NOT ex[e]) THEN
       IF cnt > 0 THEN
         FOR u IN 1..n_u LOOP
           i := 0;
@@ -229,6 +232,12 @@ BEGIN
     states := '[]'::jsonb;
     FOR e IN 1..n_ev LOOP
       rows_json := '[]'::jsonb;
+      row_json := '[]'::jsonb;
+      FOR u IN 1..n_u LOOP
+        -- Where a ring is ahead of now (the clock went back), the period its bucket 0 holds.
+        row_json := row_json || CASE WHEN base[e][u] > now_ord[u] THEN to_jsonb(base[e][u]) ELSE 'null'::jsonb END;
+      END LOOP;
+      ahead := row_json;
       FOR u IN 1..n_u LOOP
         row_json := '[]'::jsonb;
         FOR i IN 0..least(coalesce((op->'depth'->(e - 1)->>(u - 1))::int, 0), bc[u]) - 1 LOOP
@@ -240,7 +249,7 @@ BEGIN
           'expiresAt', p.expires_at) ORDER BY p.expires_at), '[]'::jsonb)
         INTO st FROM {{p}}_pending p WHERE p.event_id = ids[e] AND p.expires_at > now_ms;
       states := states || jsonb_build_array(jsonb_build_object('exists', ex[e], 'first', firsts[e],
-        'last', lasts[e], 'pending', st, 'buckets', rows_json));
+        'last', lasts[e], 'pending', st, 'buckets', rows_json, 'ahead', ahead));
     END LOOP;
   END IF;
 

@@ -191,14 +191,18 @@ interface RawState {
   last: number | null;
   pending: Array<{ count: number; createdAt: number; expiresAt: number }>;
   buckets: number[][];
+  ahead?: Array<number | string | null>;
 }
 
 function parseState(raw: RawState): EventState {
-  return {
+  const state: EventState = {
     exists: raw.exists,
     firstSeenAt: raw.first ?? undefined,
     lastSeenAt: raw.last ?? undefined,
     pending: raw.pending.map((p) => ({ count: Number(p.count), createdAt: p.createdAt, expiresAt: p.expiresAt })),
     buckets: raw.buckets.map((row) => row.map(Number)),
   };
+  const ahead = raw.ahead ?? [];
+  if (ahead.every((o) => o === null)) return state;
+  return { ...state, aheadOrdinals: ahead.map((o) => (o === null ? undefined : Number(o))) };
 }

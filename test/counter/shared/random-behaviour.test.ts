@@ -1,12 +1,7 @@
 /**
- * Random sequences, the shared store on Redis against the in-process `EventStore`: records now, at
- * and before now (into the current period, an older one, one a ring has just left), fixed and sliding
- * limits, reservations committed and cancelled, the clock moving
- * within a period, across periods, past whole rings and back, and queries of every bucket. Small
- * rings (5 seconds, 4 minutes, 3 hours) make each ring move, wrap and skip often, which is where the
- * Redis layout does its work: bucket 0 in the head field `c`, older periods in ring slots, the count
- * of a period moving to its slot when its ring moves on (counter-lib.lua). Both Redis scripts run: the
- * general one alone (`fixedWindowScript: false`) and with the short one deciding the limit calls.
+ * The shared store on Redis against the in-process `EventStore` on random scenarios
+ * (random-scenarios.ts), with both Redis scripts: the general one alone (`fixedWindowScript: false`)
+ * and with the short one deciding the limit calls.
  */
 
 import { describe, it } from "node:test";
@@ -14,134 +9,25 @@ import fc from "fast-check";
 import { redisBackend } from "../../../src/storage/redis/counter-backend.ts";
 import { fromIoRedis } from "../../../src/storage/redis/redis-client.ts";
 import { useRedis } from "../../support/services.ts";
+import { randomScenarios } from "./random-scenarios.ts";
 import { compareWithLocal } from "./scenario-runner.ts";
-import type { Scenario, Step } from "./scenarios.ts";
-
-const START = Date.UTC(2026, 10, 24, 10, 59, 58);
-
-type Move =
-  | { kind: "advance"; ms: number }
-  | { kind: "record"; count: number; agoMs: number | undefined }
-  | { kind: "limit"; count: number; sliding: boolean }
-  | { kind: "reserve"; count: number }
-  | { kind: "settle"; how: "commit" | "cancel" }
-  | { kind: "query"; unit: "Seconds" | "Minutes" | "Hours" };
-
-const move: fc.Arbitrary<Move> = fc.oneof(
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant("advance" as const),
-      ms: fc.oneof(
-        fc.integer({ min: 0, max: 2_500 }),
-        fc.integer({ min: 50_000, max: 300_000 }),
-        fc.integer({ min: 3_000_000, max: 12_000_000 }),
-        fc.integer({ min: -90_000, max: -1 }),
-      ),
-    }),
-  },
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      kind: fc.constant("record" as const),
-      count: fc.integer({ min: 0, max: 3 }),
-      agoMs: fc.option(fc.oneof(fc.integer({ min: 0, max: 6_000 }), fc.integer({ min: 0, max: 4 * 3_600_000 })), {
-        nil: undefined,
-      }),
-    }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constant("limit" as const),
-      count: fc.integer({ min: 1, max: 3 }),
-      sliding: fc.boolean(),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("reserve" as const), count: fc.integer({ min: 1, max: 3 }) }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant("settle" as const),
-      how: fc.constantFrom("commit" as const, "cancel" as const),
-    }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constant("query" as const),
-      unit: fc.constantFrom("Seconds" as const, "Minutes" as const, "Hours" as const),
-    }),
-  },
-);
-
-const SIZES = { Seconds: 5, Minutes: 4, Hours: 3 } as const;
-
-/** The moves as a scenario: the clock set to absolute instants (it may go back), every ring read whole. */
-function scenarioOf(moves: readonly Move[]): Scenario {
-  let now = START;
-  const steps: Step[] = [
-    { do: "define", limiter: "l", build: (l) => l.atMost("e", 12, "minutes").atMost("e", 30, "hours") },
-    { do: "define", limiter: "s", build: (l) => l.atMost("e", 9, "minutes", { sliding: true }) },
-  ];
-  let reservations = 0;
-  let latest = now;
-  for (const m of moves) {
-    if (m.kind === "advance") {
-      now += m.ms;
-      latest = Math.max(latest, now);
-      steps.push({ do: "set", to: new Date(now).toISOString() });
-    } else if (m.kind === "record") {
-      steps.push(
-        m.agoMs === undefined
-          ? { do: "record", id: "e", count: m.count }
-          : { do: "record", id: "e", count: m.count, at: now - m.agoMs },
-      );
-    } else if (m.kind === "limit") {
-      // A sliding window while the clock is behind an instant it has shown is estimated from now's
-      // periods on Redis and from the ring's on EventStore (a documented difference): fixed then.
-      const sliding = m.sliding && now >= latest;
-      steps.push({ do: "limit", limiter: sliding ? "s" : "l", terminal: "checkAndRecord", id: "e", count: m.count });
-    } else if (m.kind === "reserve") {
-      reservations++;
-      steps.push({ do: "reserve", limiter: "l", id: "e", name: `r${reservations}`, count: m.count, ttl: "90s" });
-    } else if (m.kind === "settle") {
-      steps.push({ do: "settle", name: `r${reservations}`, how: m.how });
-    } else {
-      steps.push({ do: "query", id: "e", range: [`last${m.unit}`, SIZES[m.unit]], terminal: "buckets" });
-    }
-  }
-  steps.push(
-    { do: "query", id: "e", range: ["lastSeconds", 5], terminal: "buckets" },
-    { do: "query", id: "e", range: ["lastMinutes", 4], terminal: "buckets" },
-    { do: "query", id: "e", range: ["lastHours", 3], terminal: "buckets" },
-    { do: "seen", id: "e", what: "firstSeenAt" },
-    { do: "seen", id: "e", what: "lastSeenAt" },
-  );
-  return {
-    name: "random",
-    start: new Date(START).toISOString(),
-    config: (b) => b.timeZone("UTC").trackSeconds(5).trackMinutes(4).trackHours(3),
-    steps,
-  };
-}
 
 describe("SharedEventStore on Redis behaves like EventStore on random sequences", () => {
   for (const fixedWindowScript of [false, true]) {
     it(`with fixedWindowScript: ${fixedWindowScript}`, async (t) => {
       const redis = await useRedis(t);
       if (!redis) return;
+      const backend = redisBackend(fromIoRedis(redis.client), {
+        prefix: `${redis.prefix}r${fixedWindowScript}:`,
+        fixedWindowScript,
+        batching: "off",
+      });
       let run = 0;
       await fc.assert(
-        fc.asyncProperty(fc.array(move, { minLength: 1, maxLength: 40 }), async (moves) => {
-          run++;
-          const backend = redisBackend(fromIoRedis(redis.client), {
-            prefix: `${redis.prefix}r${fixedWindowScript}${run}:`,
-            fixedWindowScript,
-            batching: "off",
-          });
-          await compareWithLocal(scenarioOf(moves), backend);
-        }),
+        fc.asyncProperty(
+          randomScenarios(() => `e${++run}`),
+          (scenario) => compareWithLocal(scenario, backend),
+        ),
         { numRuns: 300 },
       );
     });

@@ -7,9 +7,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import { SharedEventStore } from "../../../src/counter/shared/shared-event-store.ts";
 import { postgresBackend } from "../../../src/storage/postgres/counter-backend.ts";
 import { TestClock } from "../../../src/time/clock.ts";
+import { randomScenarios } from "../../counter/shared/random-scenarios.ts";
 import { compareWithLocal } from "../../counter/shared/scenario-runner.ts";
 import { SCENARIOS } from "../../counter/shared/scenarios.ts";
 import { runChild } from "../../support/child.ts";
@@ -25,6 +27,19 @@ describe("postgresBackend behaves like EventStore", () => {
       await compareWithLocal(scenario, postgresBackend(pg.pool));
     });
   }
+  it("on random scenarios", async (t) => {
+    const pg = await usePostgres(t);
+    if (!pg) return;
+    const backend = postgresBackend(pg.pool);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        randomScenarios(() => `e${++run}`),
+        (scenario) => compareWithLocal(scenario, backend),
+      ),
+      { numRuns: 100 },
+    );
+  });
 });
 
 describe("postgresBackend", { timeout: 180_000 }, () => {
