@@ -171,6 +171,19 @@ local function load_event(T, key, pkey, dep, di, p)
     slow(T)
     local sig, ords = string.match(m, "^(.*)|([^|]*)$")
     if sig ~= SIG then
+      if sig == "v2" .. string.sub(SIG, 3) then
+        -- Written by an earlier build (layout v2: bucket 0 in its ring slot, no c): its bucket-0
+        -- counts move to c once, and the event reads as v3 from then on (its old slots are never
+        -- read as bucket 0 again). One extra HGET per unit and a second load, once per event.
+        local c = {}
+        local u = 0
+        for x in string.gmatch(ords, "[^,]+") do
+          u = u + 1
+          c[u] = redis.call("HGET", key, PFX[u] .. (tonumber(x) % BC[u])) or "0"
+        end
+        redis.call("HSET", key, "m", SIG .. "|" .. ords, "c", table.concat(c, ","))
+        return load_event(T, key, pkey, dep, di, np)
+      end
       return nil, "TALLY_CONFIG stored layout " .. tostring(sig) .. " differs from " .. SIG
     end
     local o = {}

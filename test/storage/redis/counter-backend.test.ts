@@ -184,6 +184,40 @@ describe("redisBackend", () => {
     }
   });
 
+  it("upgrades an event written by an earlier build (layout v2) in place, counts kept", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    const clock = new TestClock(Date.UTC(2026, 10, 24, 10, 0, 30));
+    const store = await build(fromIoRedis(redis.client), redis.prefix, clock);
+    await store.record("seed");
+    const v3 = (await redis.client.hget(`${redis.prefix}{seed}`, "m"))!;
+    const ords = v3
+      .slice(v3.lastIndexOf("|") + 1)
+      .split(",")
+      .map(Number);
+    // The v2 layout: the same m but for its version, bucket 0 of each unit in its ring slot, no c.
+    const key = `${redis.prefix}{old}`;
+    const t0 = clock.now();
+    await redis.client.hset(key, {
+      m: `v2${v3.slice(2)}`,
+      l: String(t0),
+      p: "0",
+      f: String(t0 - 1_000),
+      [`0:${ords[0]! % 60}`]: "4",
+      [`0:${(ords[0]! - 1) % 60}`]: "2",
+      [`1:${ords[1]! % 60}`]: "6",
+      [`2:${ords[2]! % 24}`]: "6",
+    });
+    const limiter = store.limit().atMost("old", 7, "minutes");
+    assert.deepEqual(await limiter.checkAndRecord("old"), { ok: true });
+    assert.equal((await limiter.checkAndRecord("old")).ok, false);
+    assert.equal(await redis.client.hget(key, "m"), v3);
+    assert.equal(await redis.client.hget(key, "c"), "5,7,7");
+    assert.deepEqual(await store.query("old").lastSeconds(2).buckets(), [5, 2]);
+    assert.equal(await store.query("old").lastHours(1).sum(), 7);
+    assert.equal(await store.query("old").firstSeenAt(), t0 - 1_000);
+  });
+
   it("rejects a process whose layout differs from the stored one (INVALID_CONFIG)", async (t) => {
     const redis = await useRedis(t);
     if (!redis) return;
