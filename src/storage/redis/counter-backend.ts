@@ -78,19 +78,21 @@ const luaString = (text: string): string =>
 
 /**
  * The short script of fixed-window checks and checkAndRecords (see counter-fixed.lua) of `layout`:
- * the file with a line of the layout's constants prepended (U, TTL, RU, SIGP, OPAT, CPAT, CFMT, UNIT), so that
- * none travels with every call (each argument is converted on both ends of a call whose whole cost
- * on the server is a few dozen such conversions).
+ * the file with a line of the layout's constants prepended (U, TTL, RU, SIGP, OPAT, CPAT, CFMT and the
+ * function UNIT), so that none travels with every call (each argument is converted on both ends of a
+ * call whose whole cost on the server is a few dozen such conversions).
  */
 export function fixedScriptFor(layout: CounterLayout): LuaScript {
   const units = layout.units.length;
   // The signature ends in "<code>:<buckets>,..." per unit (shared-engine.ts, counter-lib.lua).
   const codes = layout.signature.slice(layout.signature.lastIndexOf("|") + 1).split(",");
   const each = (pattern: string): string => Array.from({ length: units }, () => pattern).join(",");
+  // UNIT(u): unit u's slot prefix "<code>:" and bucket count, one `if` per unit but the last.
   const unit = codes
     .map((code, u) => {
       const [prefix, buckets] = code.split(":");
-      return `${u + 1 < units ? `if u == ${u + 1} then ` : ""}return "${prefix}:", ${buckets}${u + 1 < units ? " end" : ""}`;
+      const answer = `return "${prefix}:", ${buckets}`;
+      return u + 1 < units ? `if u == ${u + 1} then ${answer} end` : answer;
     })
     .join(" ");
   const prelude =

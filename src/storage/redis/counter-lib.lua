@@ -274,11 +274,12 @@ end
 -- (o0 < n) writes c's count of o0 to o0's slot and deletes the slots of the periods skipped between
 -- them (every slot when n - o0 >= buckets: o0 is out of the ring too); n's own slot is left as it is
 -- (bucket 0 is c's). The common case is one HSET. A unit whose ring does not reach the instant drops
--- it; if every unit drops it nothing changes (returns false). count 0 only creates the event. The TTL is renewed when the event is created or a period of the RENEW unit rolled over:
--- every write happens less than one such period after a renewal, and the TTL exceeds the longest
--- coverage (RENEW's) by one such period, so a key always outlives the counts it can still answer.
--- Renewing on every roll-over of a finer unit would add a PEXPIRE to most calls of a rate limit
--- (whose seconds ring moves between a client's calls). counter-fixed.lua writes exactly the same.
+-- it; if every unit drops it nothing changes (returns false). count 0 only creates the event. The TTL
+-- is renewed when the event is created or a period of the RENEW unit rolled over: every write happens
+-- less than one such period after a renewal, and the TTL exceeds the longest coverage (RENEW's) by one
+-- such period, so a key always outlives the counts it can still answer. Renewing on every roll-over of
+-- a finer unit would add a PEXPIRE to most calls of a rate limit (whose seconds ring moves between a
+-- client's calls). counter-fixed.lua writes exactly the same.
 local function record(T, e, count, t, tstr, at_ords)
   -- Count 0 only creates the event: on one that exists it writes nothing (no ring moves, as in the
   -- in-process store; a ring moved ahead of a clock that then went back would read differently).
