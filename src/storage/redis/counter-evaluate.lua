@@ -116,7 +116,7 @@ local function op_evaluate(p, k, plans)
     -- Short path: one HMGET; when the ring stands at now and nothing is pending, each test is one
     -- comparison of the current bucket with its room. Anything else (a denial included, whose
     -- details need the full reply) goes the general way below, which reads again.
-    local v = redis.call("HMGET", KEYS[k], "m", "l", "p", "c")
+    local v = redis.call("HMGET", KEYS[k], "m", "l", "p", "c") -- HEAD_FIELDS, spelled out on this hot path
     local m = v[1]
     if (m == T.m or not m) and (not v[3] or v[3] == "0") then
       local e = { key = KEYS[k], v = v, exists = m ~= false }

@@ -150,7 +150,7 @@ local function load_event(T, key, pkey, dep, di, p)
       if d > 1 then
         if off == nil then
           off = {}
-          fields = { "m", "l", "p", "c" }
+          fields = { unpack(HEAD_FIELDS) }
         end
         local n = #fields
         off[u] = n
