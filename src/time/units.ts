@@ -47,6 +47,17 @@ export const NOMINAL_MS: Readonly<Record<TimeUnit, number>> = Object.freeze({
   years: 365 * DAY,
 });
 
+/** Longest real length of a period per unit (DST days, 31-day months, leap years, ±30 min hours). */
+export const LONGEST_MS: Readonly<Record<TimeUnit, number>> = Object.freeze({
+  seconds: SECOND,
+  minutes: 60 * SECOND,
+  hours: 5_400 * SECOND,
+  days: DAY + 3_600_000,
+  weeks: 7 * DAY + 3_600_000,
+  months: 31 * DAY + 3_600_000,
+  years: 366 * DAY + 3_600_000,
+});
+
 /** Uniform epochs: weeks start on Monday 1970-01-05 so they line up with calendar weeks in UTC. */
 const UNIFORM_EPOCH: Readonly<Record<TimeUnit, number>> = Object.freeze({
   seconds: 0,

@@ -13,8 +13,9 @@
  *   state the previous ones left, each with its own reply and its own refusal.
  * - **Layout.** Bucket i of a unit holds period `base - i`, `base = max(now ordinal, stored bucket-0
  *   ordinal)` (a clock that went backwards never rotates). Ordinal o lives in ring slot
- *   `o mod bucketCount` (a backend may keep bucket 0's count apart, as Redis does); a write first
- *   zeroes the periods it skipped. Buckets saturate at 2^32 - 1.
+ *   `o mod bucketCount` (a backend may keep bucket 0's count apart, as Redis does); the periods a
+ *   write skips read 0 after it (zeroed, or, on Redis, left in slots that name an older period).
+ *   Buckets saturate at 2^32 - 1.
  *   An event exists once recorded (count 0 included) or reserved; without writes it vanishes at most
  *   `ttlMs` after its last write, and never before every count it holds has left the longest coverage
  *   (a backend may renew the expiry only when a period of `renewUnit` rolls over, not on every write).
@@ -46,7 +47,11 @@ export interface CounterLayout {
   readonly ttlMs: number;
   /** Index in `units` of the unit of longest coverage (bucket count x longest period). */
   readonly renewUnit: number;
-  /** A string two stores share iff they agree on units, bucket counts, alignment and zone. */
+  /**
+   * A string two stores share iff they agree on units, bucket counts, alignment and zone:
+   * `<version>|<alignment>|<zone>|<unit code>:<buckets>,...`. A backend may store it with its own
+   * version token in place of the first (the version of its storage layout) and compares the rest.
+   */
   readonly signature: string;
 }
 

@@ -13,7 +13,7 @@ import { isTallyError, TallyError } from "../../errors.ts";
 import type { Alignment, Periods } from "../../time/calendar.ts";
 import type { Clock } from "../../time/clock.ts";
 import { PeriodCursor } from "../../time/period-cursor.ts";
-import { NOMINAL_MS, TIME_UNITS, type TimeUnit } from "../../time/units.ts";
+import { LONGEST_MS, NOMINAL_MS, TIME_UNITS, type TimeUnit } from "../../time/units.ts";
 import { type Layout, unitIndex } from "../config.ts";
 import type { BoundCounterBackend, CounterBackend, CounterLayout, OpTime } from "./counter-backend.ts";
 import { DeadlineWatch } from "./deadline-watch.ts";
@@ -163,17 +163,6 @@ export class SharedEngine {
 
 const SERVER_TIME: OpTime = Object.freeze({ now: undefined, ordinals: undefined });
 
-/** Longest real length of a period per unit (DST days, 31-day months, leap years, ±30 min hours). */
-const LONGEST_MS: Readonly<Record<TimeUnit, number>> = {
-  seconds: 1_000,
-  minutes: 60_000,
-  hours: 5_400_000,
-  days: 90_000_000,
-  weeks: 7 * 86_400_000 + 3_600_000,
-  months: 31 * 86_400_000 + 3_600_000,
-  years: 366 * 86_400_000 + 3_600_000,
-};
-
 function backendLayout(layout: Layout, periods: Periods): CounterLayout {
   let ttl = 0;
   let renewUnit = 0;
@@ -190,6 +179,8 @@ function backendLayout(layout: Layout, periods: Periods): CounterLayout {
     return { unit, bucketCount };
   });
   const zone = periods.alignment === "uniform" ? "UTC" : periods.timeZone;
+  // The leading token is a storage version, which each backend replaces with its own (Redis: its hash
+  // layout's) or ignores (PostgreSQL): what two stores must agree on is the rest.
   const signature = `v3|${periods.alignment}|${zone}|${units.map((u) => `${TIME_UNITS.indexOf(u.unit)}:${u.bucketCount}`).join(",")}`;
   return { units, alignment: periods.alignment, timeZone: zone, ttlMs: Math.ceil(ttl), renewUnit, signature };
 }

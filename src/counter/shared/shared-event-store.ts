@@ -26,6 +26,7 @@ import { validateRecordCount } from "../constraints.ts";
 import { validateEventId } from "../event-id.ts";
 import type { RecordInstant } from "./counter-backend.ts";
 import type { FallbackStore } from "./fallback-store.ts";
+import { PlanShapes } from "./limit-plan.ts";
 import { SharedEventStoreBuilder } from "./shared-builder.ts";
 import type { SharedEngine, StoreErrorPolicy } from "./shared-engine.ts";
 import { isStorageFailure, type SharedContext, SharedLimiter } from "./shared-limiter.ts";
@@ -42,7 +43,13 @@ export class SharedEventStore {
     this.#engine = engine;
     this.#policy = policy;
     this.#fallback = fallback;
-    this.#context = { engine, policy, fallback, recordCount: (id, count) => this.recordCount(id, count) };
+    this.#context = {
+      engine,
+      policy,
+      fallback,
+      shapes: new PlanShapes(),
+      recordCount: (id, count) => this.recordCount(id, count),
+    };
   }
 
   static builder(): SharedEventStoreBuilder<SharedEventStore> {

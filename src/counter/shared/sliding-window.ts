@@ -13,7 +13,7 @@
  */
 
 import type { Periods } from "../../time/calendar.ts";
-import { NOMINAL_MS } from "../../time/units.ts";
+import { LONGEST_MS, NOMINAL_MS } from "../../time/units.ts";
 import type { Layout } from "../config.ts";
 
 export interface Term {
@@ -76,6 +76,23 @@ export function slidingTerms(layout: Layout, periods: Periods, u: number, n: num
     }
   }
   return terms;
+}
+
+/**
+ * Whether the sliding estimate of [n, layout unit u] can ever read the next finer unit's ring, at any
+ * instant t. It reads a finer bucket only inside the partial U bucket [a, b) and inside the finer
+ * ring's coverage [c, t]. b < ws + longest(U), since a < ws and b ends a's period, with ws = t - n *
+ * nominal(U); and c > t - size(F) * longest(F), since the ring's size(F) periods end after
+ * t - longest(F).
+ * So when n * nominal(U) >= longest(U) + size(F) * longest(F), b <= c for every t and the finer ring
+ * is never read (a window of two minutes or more over a 60-second ring, of three hours or more over a
+ * 60-minute one): a backend need not fetch it, for the check or for retryAfter.
+ */
+export function finerRingReached(layout: Layout, u: number, n: number): boolean {
+  if (u === 0) return false;
+  const unit = layout.units[u]!;
+  const fine = layout.units[u - 1]!;
+  return n * NOMINAL_MS[unit] < LONGEST_MS[unit] + layout.sizes[u - 1]! * LONGEST_MS[fine];
 }
 
 function overlap(a: number, b: number, c: number, d: number): number {

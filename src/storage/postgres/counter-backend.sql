@@ -14,7 +14,10 @@
 -- that does not exist yet is locked too), then locks the existing rows with SELECT ... FOR UPDATE,
 -- evaluates and writes. Racing operations on one event therefore run one after the other, and N
 -- processes calling checkAndRecord against atMost(L) admit exactly L.
--- A layout mismatch raises SQLSTATE TLY01.
+-- A layout mismatch raises SQLSTATE TLY01. Signatures are compared without their leading version
+-- token ("v3|" in "v3|<alignment>|<zone>|<unit>:<buckets>,..."): that token versions the Redis hash
+-- layout, and the row layout here has not changed since v2, so rows of an earlier build are accepted
+-- (their sig is rewritten to the current one when the operation writes the row anyway).
 
 CREATE TABLE IF NOT EXISTS {{p}}_events (
   event_id text PRIMARY KEY,
@@ -47,6 +50,8 @@ CREATE OR REPLACE FUNCTION {{p}}_evaluate(op jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   sig text := op->>'sig';
+  -- The signature without its version token (everything up to the first '|'): see the header.
+  layout text := substr(sig, strpos(sig, '|') + 1);
   now_ms double precision := (op->>'now')::double precision;
   ttl double precision := (op->>'ttl')::double precision;
   action text := op->>'action';
@@ -114,7 +119,7 @@ BEGIN
       DELETE FROM {{p}}_events WHERE event_id = ids[e];
       DELETE FROM {{p}}_pending WHERE event_id = ids[e];
       ex[e] := false;
-    ELSIF ex[e] AND r.sig <> sig THEN
+    ELSIF ex[e] AND substr(r.sig, strpos(r.sig, '|') + 1) <> layout THEN
       RAISE EXCEPTION 'stored layout % differs from %', r.sig, sig USING ERRCODE = 'TLY01';
     END IF;
     IF ex[e] THEN
@@ -208,7 +213,7 @@ BEGIN
       INSERT INTO {{p}}_events AS x (event_id, sig, ords, slots, first_at, last_at, expires_at)
         VALUES (ids[e], sig, ARRAY(SELECT unnest(base[e:e][1:n_u])), ARRAY(SELECT unnest(s[e:e][1:total])),
           firsts[e], lasts[e], now_ms + ttl)
-        ON CONFLICT (event_id) DO UPDATE SET
+        ON CONFLICT (event_id) DO UPDATE SET sig = excluded.sig,
           ords = excluded.ords, slots = excluded.slots, first_at = excluded.first_at,
           last_at = excluded.last_at, expires_at = greatest(x.expires_at, excluded.expires_at);
       ex[e] := true;
@@ -220,7 +225,7 @@ BEGIN
     INSERT INTO {{p}}_events AS x (event_id, sig, ords, slots, first_at, last_at, expires_at)
       VALUES (ids[e], sig, ARRAY(SELECT unnest(base[e:e][1:n_u])), ARRAY(SELECT unnest(s[e:e][1:total])),
         firsts[e], lasts[e], keep)
-      ON CONFLICT (event_id) DO UPDATE SET expires_at = greatest(x.expires_at, excluded.expires_at);
+      ON CONFLICT (event_id) DO UPDATE SET sig = excluded.sig, expires_at = greatest(x.expires_at, excluded.expires_at);
     ex[e] := true;
     DELETE FROM {{p}}_pending WHERE event_id = ids[e] AND expires_at <= now_ms;
     INSERT INTO {{p}}_pending (event_id, token, count, created_at, expires_at)

@@ -5,7 +5,7 @@
  * `counter-lib.lua` + `counter-record.lua` + `counter-evaluate.lua` + `counter-settle.lua` +
  * `counter-batch.lua`. Keys per event: the hash `<prefix>{<eventId>}` (`m` = layout signature and
  * bucket-0 ordinals, `c` = bucket-0 counts, first/last `f`/`l`, pending hint `p`, ring slots
- * `<unit code>:<slot>` of the older periods; layout v3, see counter-lib.lua) and the
+ * `<unit code>:<slot>` of the older periods; layout v4, see counter-lib.lua) and the
  * sorted set `<prefix>{<eventId>}:pending` (reservations by expiry). An id that already holds a hash tag
  * (`user:{42}:login`) is used as is, so events sharing a tag share a Cluster slot. Caveat of that rule:
  * the ids `x` and `{x}` name the same key; do not use both under one prefix.
@@ -64,6 +64,18 @@ export interface RedisBackendOptions {
 /** Most operations in one script call (bounds how long one call holds the server). */
 const MAX_BATCH = 32;
 
+/**
+ * The version of the event hash's layout (counter-lib.lua), which leads the signature stored in each
+ * hash in place of the store's own leading token: v4 since slots name their period. Events written by
+ * builds of v2 and v3 are rewritten on first touch.
+ */
+const HASH_LAYOUT = "v4";
+
+/** `layout.signature` as this backend stores it: led by the hash layout's version. */
+function hashSignature(layout: CounterLayout): string {
+  return HASH_LAYOUT + layout.signature.slice(layout.signature.indexOf("|"));
+}
+
 /** counter-fixed.lua as written: each layout runs it with its constants prepended (fixedScriptFor). */
 const FIXED_SOURCE = LuaScript.fromFile("counter-fixed.lua", import.meta.url).source;
 const fixedScripts = new Map<string, LuaScript>();
@@ -84,8 +96,9 @@ const luaString = (text: string): string =>
  */
 export function fixedScriptFor(layout: CounterLayout): LuaScript {
   const units = layout.units.length;
+  const signature = hashSignature(layout);
   // The signature ends in "<code>:<buckets>,..." per unit (shared-engine.ts, counter-lib.lua).
-  const codes = layout.signature.slice(layout.signature.lastIndexOf("|") + 1).split(",");
+  const codes = signature.slice(signature.lastIndexOf("|") + 1).split(",");
   const each = (pattern: string): string => Array.from({ length: units }, () => pattern).join(",");
   // UNIT(u): unit u's slot prefix "<code>:" and bucket count, one `if` per unit but the last.
   const unit = codes
@@ -97,7 +110,7 @@ export function fixedScriptFor(layout: CounterLayout): LuaScript {
     .join(" ");
   const prelude =
     `local U, TTL, RU, SIGP, OPAT, CPAT, CFMT = ${units}, "${Math.ceil(layout.ttlMs)}", ` +
-    `${layout.renewUnit + 1}, ${luaString(`${layout.signature}|`)}, ${luaString(`^${each("(%-?%d+)")}$`)}, ` +
+    `${layout.renewUnit + 1}, ${luaString(`${signature}|`)}, ${luaString(`^${each("(%-?%d+)")}$`)}, ` +
     `${luaString(`^${each("(%d+)")}$`)}, ${luaString(each("%d"))} ` +
     `local function UNIT(u) ${unit} end\n`;
   let script = fixedScripts.get(prelude);
@@ -245,14 +258,14 @@ class RedisCounterBackend implements BoundCounterBackend {
     this.#units = layout.units.length;
     this.#codes = layout.units.map((u) => String(TIME_UNITS.indexOf(u.unit)));
     this.#sizes = layout.units.map((u) => u.bucketCount);
+    this.#signature = hashSignature(layout);
     this.#head = [
-      layout.signature,
+      this.#signature,
       String(Math.ceil(layout.ttlMs)),
       String(layout.units.length),
       String(layout.renewUnit + 1),
     ];
     this.#fixed = fixedScriptFor(layout);
-    this.#signature = layout.signature;
     this.#slots = layout.units.map(() => ({ ordinal: Number.NaN, names: [] }));
   }
 

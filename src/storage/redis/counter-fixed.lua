@@ -4,11 +4,10 @@
 -- caller) or several started in the same tick (the backend batches them); they run in order, each
 -- judged on the state the previous ones left. Everything arrives ready-made, so an operation is one
 -- HMGET, a few comparisons and one HSET of the last instant and the new counts (plus, when a ring moved
--- on, its old count written to its slot, an HDEL when periods were skipped, and a PEXPIRE when a period
--- of the renewing unit rolled over). Whatever it cannot decide on its own it leaves untouched and
--- answers 0 for, and the backend sends that operation again through the general script
--- (counter-lib.lua .. counter-batch.lua), which decides it from scratch: a 0 writes nothing, so each
--- operation stays exactly one atomic step.
+-- on, its old count written to its slot, and a PEXPIRE when a period of the renewing unit rolled
+-- over). Whatever it cannot decide on its own it leaves untouched and answers 0 for, and the backend
+-- sends that operation again through the general script (counter-lib.lua .. counter-batch.lua), which
+-- decides it from scratch: a 0 writes nothing, so each operation stays exactly one atomic step.
 --
 -- An operation is left undecided (0) when: the stored layout differs, the clock is behind the ring (a
 -- unit's stored period is after now), reservations may be pending (p), or now is before the event's
@@ -20,17 +19,19 @@
 -- sprintf) is its largest part, so nothing is parsed that can be compared as text: epoch-ms instants
 -- of equal length compare as strings, a count against its room by length and then as a string (both
 -- are non-negative integers without leading zeros: the backend never sends a negative room here). The
--- counts of the current periods live in one field at the head of the hash (c, layout v3: see
+-- counts of the current periods live in one field at the head of the hash (c, layout v4: see
 -- counter-lib.lua), so the commonest call reads the four head fields (m, l, p, c) and writes two (l, c),
--- the new counts summed in Lua and formatted by one "%d,..." (each redis.call is ~8k instructions of
--- argument and reply conversion, and every argument and field crossing the bridge counts; a field of
--- a small hash is found by a scan of its listpack from the head, so fields near the head are cheap).
+-- the new counts summed in Lua and formatted by one "%d,..." (a redis.call costs ~4k instructions, and
+-- each script argument, command argument or reply field crossing the bridge ~1.2k-2.6k more; a field
+-- of a small hash is found by a scan of its listpack from the head, so fields near the head are cheap).
 -- Allocations count too (a table grown entry by entry, a closure with upvalues, and the collector's
--- share of them): the commonest call (three units, the ring at now) and the commonest moved ring (one
--- unit moved on) build no table, and a lone call's reply is not wrapped in a list. Measured with
--- callgrind on the server, per lone checkAndRecord of the rate-limiting preset with its seconds ring
--- full: 57.5k instructions with the ring at now, 88k with it moved (60.5k when one call in ten finds it
--- moved; 82k in layout v2); a bare `return 1` with the same six arguments is 22k.
+-- share of them): the commonest calls (three units, the ring at now or only its first unit moved on)
+-- build no table, and a lone call's reply is not wrapped in a list. Measured with callgrind on the
+-- server, per lone checkAndRecord of the rate-limiting preset over 100 keys: 58k instructions when a
+-- key is called every 0.1 s (one call in ten finds its seconds ring moved), 75k every 3 s and 78k
+-- every 10 s (the seconds ring moved on every call; 102k and 141k in layout v3, which deleted the
+-- slots of the skipped periods), 98k every 60 s (seconds and minutes moved; 635k in v3, which deleted
+-- the whole seconds ring on every call); a bare `return 1` with the same six arguments is 22k.
 --
 -- The layout is not an argument: the backend runs this file with a line of constants prepended, one
 -- script per layout (fixedScriptFor in counter-backend.ts), so they are not converted on both ends of
@@ -42,8 +43,8 @@
 --
 -- The ring moves between most calls of a real client (a limit checked every few seconds finds its
 -- seconds ring moved), so that path is kept short too: the stored ordinals are matched once, a unit
--- whose ordinal text is unchanged is skipped without parsing, and a ring that moved by one period
--- writes its old count to its slot and deletes nothing.
+-- whose ordinal text is unchanged is skipped without parsing, and a ring that moved, by one period or
+-- by many, writes its old count to its slot ("<count>@<ordinal>", layout v4) and nothing else.
 --
 -- KEYS[i] the event hash <prefix>{<eventId>} of operation i (layout: counter-lib.lua)
 -- ARGV, per operation:
@@ -63,6 +64,8 @@ local A = ARGV
 local call = redis.call
 local fmt = string.format
 local match = string.match
+local find = string.find
+local sub = string.sub
 
 -- The operations run inline in one loop, not through a function: a closure over these locals would be
 -- built on every call (an allocation per upvalue), about a twentieth of a lone call. Each operation's
@@ -90,17 +93,35 @@ for i = 1, ops do
   repeat
     local v = call("HMGET", key, "m", "l", "p", "c")
     local m = v[1]
-    if U == 3 and m == M and v[3] == "0" and v[4] then
-      -- The commonest call (the rate-limiting preset's three units): the ring stands at now, nothing
-      -- is pending, now is after the last instant and every test passes. Its sums and its HSET, with
-      -- no table built; anything else goes the general way below.
+    if U == 3 and m and v[3] == "0" and v[4] then
+      -- The commonest calls (the rate-limiting preset's three units): the ring stands at now, or only
+      -- its first unit's moved on (a client's seconds), nothing is pending, now is after the last
+      -- instant and every test passes. Their sums and their HSET, with no table built; anything else
+      -- goes the general way below.
       local a, b, d = match(v[4], CPAT)
       local last = v[2]
+      local fast = a and last and (#NOW > #last or (#NOW == #last and NOW > last))
+      local moved, slot, old = false, nil, nil
+      if fast and m ~= M then
+        -- m and M agree but for the first ordinal (the same signature and the same text after the
+        -- first comma), and it moved forward: its count restarts at 0, the old one goes to its slot.
+        fast = false
+        local at = #SIGP + 1
+        local i, j = find(m, ",", at, true), find(M, ",", at, true)
+        if i and j and sub(m, i) == sub(M, j) and find(m, SIGP, 1, true) == 1 then
+          local text = sub(m, at, i - 1)
+          local o0, n = tonumber(text), tonumber(sub(M, at, j - 1))
+          if o0 and n and o0 < n then
+            fast, moved = true, true
+            local prefix, buckets = UNIT(1)
+            if a ~= "0" and n - o0 < buckets then slot, old = prefix .. (o0 % buckets), a .. "@" .. text end
+            a = "0"
+          end
+        end
+      end
       local ra, rb, rd = A[c + 1], A[c + 2], A[c + 3]
       if
-        a
-        and last
-        and (#NOW > #last or (#NOW == #last and NOW > last))
+        fast
         and (ra == "" or #a < #ra or (#a == #ra and a <= ra))
         and (rb == "" or #b < #rb or (#b == #rb and b <= rb))
         and (rd == "" or #d < #rd or (#d == #rd and d <= rd))
@@ -115,7 +136,17 @@ for i = 1, ops do
         if a > MAX_COUNT then a = MAX_COUNT end
         if b > MAX_COUNT then b = MAX_COUNT end
         if d > MAX_COUNT then d = MAX_COUNT end
-        call("HSET", key, "l", NOW, "c", fmt("%d,%d,%d", a, b, d))
+        local counts = fmt("%d,%d,%d", a, b, d)
+        if not moved then
+          call("HSET", key, "l", NOW, "c", counts)
+        else
+          if slot ~= nil then
+            call("HSET", key, slot, old, "m", M, "c", counts, "l", NOW)
+          else
+            call("HSET", key, "m", M, "c", counts, "l", NOW)
+          end
+          if RU == 1 then call("PEXPIRE", key, TTL) end
+        end
         r = 1
         break
       end
@@ -135,13 +166,12 @@ for i = 1, ops do
     else
       x = {}
     end
-    -- When the ring moved on: the slots it writes (each moved unit's old count to its period's slot:
-    -- the first in slot/old, the next ones, if any, in set), the slots it deletes (the periods
-    -- skipped), and whether the expiry is renewed.
+    -- When the ring moved on: the slots it writes (each moved unit's old count, when not 0 and its
+    -- period still in the ring, to its period's slot: the first in slot/old, the next ones, if any, in
+    -- set), and whether the expiry is renewed.
     local moved = false
     local slot, old = nil, nil
     local set = nil
-    local del = nil
     local renew = not m
     if m and m ~= M then
       -- The ring moved (or the layout differs): per unit, the stored period of bucket 0 against now's.
@@ -157,29 +187,23 @@ for i = 1, ops do
       end
       moved = true
       for u = 1, U do
-        local o0, n = o[u], ords[u]
-        if o0 ~= n then
-          o0, n = tonumber(o0), tonumber(n)
+        local text = o[u]
+        if text ~= ords[u] then
+          local o0, n = tonumber(text), tonumber(ords[u])
           if o0 > n then
             r = 0
             break
           end
           if u == RU then renew = true end
           local prefix, buckets = UNIT(u)
-          if n - o0 >= buckets then
-            del = del or {}
-            for s = 0, buckets - 1 do del[#del + 1] = prefix .. s end
-          else
+          local xu = x[u]
+          if xu and xu ~= "0" and n - o0 < buckets then
             if slot == nil then
-              slot, old = prefix .. (o0 % buckets), x[u] or "0"
+              slot, old = prefix .. (o0 % buckets), xu .. "@" .. text
             else
               set = set or {}
               set[#set + 1] = prefix .. (o0 % buckets)
-              set[#set + 1] = x[u] or "0"
-            end
-            for j = 1, n - o0 - 1 do
-              del = del or {}
-              del[#del + 1] = prefix .. ((o0 + j) % buckets)
+              set[#set + 1] = xu .. "@" .. text
             end
           end
           x[u] = nil
@@ -236,12 +260,14 @@ for i = 1, ops do
       else
         call("HSET", key, "c", counts, "f", NOW, "l", NOW)
       end
-    elseif slot ~= nil and set == nil and later then
-      -- The commonest moved ring: one unit's (a client's seconds), its old count to its slot.
-      if del ~= nil then call("HDEL", key, unpack(del)) end
-      call("HSET", key, slot, old, "m", M, "c", counts, "l", NOW)
+    elseif set == nil and later then
+      -- The commonest moved ring: one unit's (a client's seconds), its old count, if any, to its slot.
+      if slot ~= nil then
+        call("HSET", key, slot, old, "m", M, "c", counts, "l", NOW)
+      else
+        call("HSET", key, "m", M, "c", counts, "l", NOW)
+      end
     else
-      if del ~= nil then call("HDEL", key, unpack(del)) end
       set = set or {}
       if slot ~= nil then
         set[#set + 1] = slot

@@ -4,7 +4,7 @@
 -- several operations (a batch) that run one after the other inside the same atomic script.
 --
 -- ARGV head (once per call):
---   ARGV[1] layout signature ("v3|<alignment>|<zone>|<code>:<buckets>,...")
+--   ARGV[1] layout signature ("v4|<alignment>|<zone>|<code>:<buckets>,...": v4 is this hash layout)
 --   ARGV[2] ttl ms for event hashes (longest coverage and a margin), passed to PEXPIRE as is
 --   ARGV[3] U, the number of tracked units (their codes and bucket counts are read from the signature
 --           when needed: "<code>:<buckets>", code 0 = seconds .. 6 = years)
@@ -14,16 +14,20 @@
 --   now in epoch ms and "<signature>|<ordinal of now per unit, comma-separated>";
 --   or "" twice to read the server's TIME (uniform ordinals, computed here once per call);
 --   or "=" alone: the same time as the previous operation.
--- Event hash fields (layout v3), the ones every call reads first:
+-- Event hash fields (layout v4), the ones every call reads first:
 --   m = "<signature>|<bucket-0 ordinal per unit, comma-separated>": the layout and where each ring
 --       stands, in one field so that the common case (nothing rolled over since the last write) is
 --       one string comparison with the time block's second entry;
 --   l = last recorded instant; p = number of pending entries (a hint: absent or 0 means no ZRANGE is
 --   needed); c = "<count of bucket 0 per unit, comma-separated>" (absent: all 0);
 -- then f = first recorded instant, and per unit a ring of slots "<code>:<slot>" (slot = ordinal mod
--- buckets) holding the counts of the periods BEFORE bucket 0's. Bucket 0's own slot is never read (it
--- may hold a count of the period a whole ring earlier): bucket 0 lives in c, and its count moves to its
--- slot when the ring moves on. So the commonest write is "l" and "c", both at the head of the hash.
+-- buckets) holding the counts of the periods BEFORE bucket 0's as "<count>@<ordinal of its period>".
+-- Bucket 0 lives in c, and its count (when not 0) moves to its slot when the ring moves on. A slot read
+-- for a period other than the one it names reads 0: so a ring that moves on never touches the slots of
+-- the periods it skipped (deleting them cost a field each: a key checked once a minute deleted its
+-- whole seconds ring on every call), and bucket 0's own slot, which may hold a count a whole ring
+-- old, is simply never right for any period still in the ring. So the commonest write is "l" and "c",
+-- both at the head of the hash, and a ring that moved adds at most one slot per unit.
 -- Pending set members: "<reservation id>|<count>|<createdAt>", score = expiresAt.
 --
 -- Cost discipline (this runs for every limit check): what a call pays for is number <-> string
@@ -46,31 +50,40 @@ local RENEW = tonumber(ARGV[4])
 local HEAD = 5
 local HEAD_FIELDS = { "m", "l", "p", "c" }
 
+-- The ordinals of the text "<ordinal>,<ordinal>,..." as numbers, in o[1..] (a new table if o is nil).
+local function ordinals(text, o)
+  o = o or {}
+  local u = 0
+  for x in string.gmatch(text, "[^,]+") do
+    u = u + 1
+    o[u] = tonumber(x)
+  end
+  return o
+end
+
 -- Per unit code, bucket count and slot prefix, and the ordinals of a time block as numbers: only the
 -- paths off the common case need them, so they are parsed on first use (slow(T)), not per call.
 local CODE = nil
 local BC = nil
 local PFX = nil
+-- The unit (1..U) of a unit code's text.
+local UNIT_OF = nil
 local function slow(T)
   if BC == nil then
     CODE = {}
     BC = {}
     PFX = {}
+    UNIT_OF = {}
     local u = 0
     for code, buckets in string.gmatch(string.match(SIG, "|([^|]*)$"), "(%d+):(%d+)") do
       u = u + 1
       CODE[u] = tonumber(code)
       BC[u] = tonumber(buckets)
       PFX[u] = code .. ":"
+      UNIT_OF[code] = u
     end
   end
-  if T ~= nil and T[1] == nil then
-    local u = 0
-    for x in string.gmatch(string.match(T.m, "|([^|]*)$"), "[^,]+") do
-      u = u + 1
-      T[u] = tonumber(x)
-    end
-  end
+  if T ~= nil and T[1] == nil then ordinals(string.match(T.m, "|([^|]*)$"), T) end
 end
 
 local function uniform_ordinal(code, t)
@@ -110,6 +123,57 @@ local function read_time(p)
   end
   last_time = T
   return T, p + 2
+end
+
+-- The count a slot's value x ("<count>@<ordinal>", or false/nil) holds for period q: 0 unless the
+-- slot was written for q.
+local function slot_count(x, q)
+  if x then
+    local n, o = string.match(x, "^(%d+)@(%-?%d+)$")
+    if n and tonumber(o) == q then return tonumber(n) end
+  end
+  return 0
+end
+
+-- The value of a slot holding count n of period q.
+local function slot_value(n, q)
+  return string.format("%d@%d", n, q)
+end
+
+-- Rewrites, once, an event an earlier build wrote with the same units, zone and alignment in an older
+-- hash layout (version v2 or v3; ords its stored bucket-0 ordinals), counts kept. Both kept bare counts
+-- in the slots and deleted the slots of skipped periods, so every slot of a period still in its ring
+-- holds that period's count: it becomes "<count>@<period>". Bucket 0's own slot held bucket 0's count
+-- in v2 (it moves to c, which v2 did not have) and is stale in v3; it is deleted. One HGETALL and one
+-- HSET per event, once.
+local function upgrade(key, version, ords)
+  slow(nil)
+  local o = ordinals(ords)
+  local all = redis.call("HGETALL", key)
+  local set = { "m", SIG .. "|" .. ords }
+  local del = {}
+  local c = {}
+  for k = 1, #all, 2 do
+    local code, s = string.match(all[k], "^(%d+):(%d+)$")
+    local w = code and UNIT_OF[code]
+    if w then
+      s = tonumber(s)
+      if s == o[w] % BC[w] then
+        c[w] = all[k + 1]
+        del[#del + 1] = all[k]
+      else
+        set[#set + 1] = all[k]
+        set[#set + 1] = slot_value(tonumber(all[k + 1]), o[w] - ((o[w] - s) % BC[w]))
+      end
+    end
+  end
+  if version == "v2" then
+    for w = 1, U do c[w] = c[w] or "0" end
+    set[#set + 1] = "c"
+    set[#set + 1] = table.concat(c, ",", 1, U)
+  end
+  redis.call("HSET", key, unpack(set))
+  if #del > 0 then redis.call("HDEL", key, unpack(del)) end
 end
 
 -- The counts of bucket 0 per unit (numbers) of a loaded event, parsed from its c field (v[4]) once.
@@ -171,27 +235,15 @@ local function load_event(T, key, pkey, dep, di, p)
     slow(T)
     local sig, ords = string.match(m, "^(.*)|([^|]*)$")
     if sig ~= SIG then
-      if sig == "v2" .. string.sub(SIG, 3) then
-        -- Written by an earlier build (layout v2: bucket 0 in its ring slot, no c): its bucket-0
-        -- counts move to c once, and the event reads as v3 from then on (its old slots are never
-        -- read as bucket 0 again). One extra HGET per unit and a second load, once per event.
-        local c = {}
-        local u = 0
-        for x in string.gmatch(ords, "[^,]+") do
-          u = u + 1
-          c[u] = redis.call("HGET", key, PFX[u] .. (tonumber(x) % BC[u])) or "0"
-        end
-        redis.call("HSET", key, "m", SIG .. "|" .. ords, "c", table.concat(c, ","))
+      local version = sig and string.sub(sig, 1, 2)
+      if (version == "v2" or version == "v3") and string.sub(sig, 3) == string.sub(SIG, 3) then
+        -- Written by an earlier build in this layout: rewritten once, then loaded again.
+        upgrade(key, version, ords)
         return load_event(T, key, pkey, dep, di, np)
       end
       return nil, "TALLY_CONFIG stored layout " .. tostring(sig) .. " differs from " .. SIG
     end
-    local o = {}
-    local u = 0
-    for x in string.gmatch(ords, "[^,]+") do
-      u = u + 1
-      o[u] = tonumber(x)
-    end
+    local o = ordinals(ords)
     e.o = o
     e.shift = {}
     e.back = {}
@@ -224,18 +276,18 @@ local function bucket(e, u, i)
   end
   -- The stored bucket 0 (now's, or the period the ring last stood at) is c's.
   if i == s then return counts(e)[u] end
+  if not e.exists then return 0 end
+  -- Bucket i is the period i before bucket 0's: now's, or the stored one when the clock went back.
+  local base = e.T[u]
+  if e.back ~= nil and e.back[u] then base = e.o[u] end
   local x
   if e.dep ~= nil and i < e.dep[e.di + u] then
     x = e.v[e.off[u] + i]
   else
     -- Not prefetched (the client asked for less): one HGET, off the common path.
-    if not e.exists then return 0 end
-    local base = e.T[u]
-    if e.back ~= nil and e.back[u] then base = e.o[u] end
     x = redis.call("HGET", e.key, PFX[u] .. ((base - i) % BC[u]))
   end
-  if x then return tonumber(x) end
-  return 0
+  return slot_count(x, base - i)
 end
 
 local function sum_range(e, u, from, to)
@@ -271,10 +323,10 @@ end
 
 -- Adds count to every unit's bucket of the instant t (tstr its text) whose ordinals are at_ords
 -- (nil = now), rotating rings first, and stamps first/last. A ring that moved on from period o0 to n
--- (o0 < n) writes c's count of o0 to o0's slot and deletes the slots of the periods skipped between
--- them (every slot when n - o0 >= buckets: o0 is out of the ring too); n's own slot is left as it is
--- (bucket 0 is c's). The common case is one HSET. A unit whose ring does not reach the instant drops
--- it; if every unit drops it nothing changes (returns false). count 0 only creates the event. The TTL
+-- (o0 < n) writes c's count of o0, when not 0, to o0's slot (not when n - o0 >= buckets: o0 is out
+-- of the ring) and touches no other slot: the skipped periods' slots name older periods and read 0.
+-- The common case is one HSET. A unit whose ring does not reach the instant drops it; if every unit
+-- drops it nothing changes (returns false). count 0 only creates the event. The TTL
 -- is renewed when the event is created or a period of the RENEW unit rolled over: every write happens
 -- less than one such period after a renewal, and the TTL exceeds the longest coverage (RENEW's) by one
 -- such period, so a key always outlives the counts it can still answer. Renewing on every roll-over of
@@ -321,6 +373,7 @@ local function record(T, e, count, t, tstr, at_ords)
       elseif i < BC[u] then
         reached = true
         past[#past + 1] = PFX[u] .. ((base[u] - i) % BC[u])
+        past[#past + 1] = base[u] - i
       end
     end
     if not reached then return false end
@@ -346,20 +399,15 @@ local function record(T, e, count, t, tstr, at_ords)
     renew = true
   end
   if moved then
-    local del = {}
     for u = 1, U do
       local o0 = e.o[u]
       local gap = base[u] - o0
-      if gap >= BC[u] then
-        for s = 0, BC[u] - 1 do del[#del + 1] = PFX[u] .. s end
-      elseif gap > 0 then
+      if gap > 0 and gap < BC[u] and cur[u] > 0 then
         set[n + 1] = PFX[u] .. (o0 % BC[u])
-        set[n + 2] = cur[u]
+        set[n + 2] = slot_value(cur[u], o0)
         n = n + 2
-        for k = 1, gap - 1 do del[#del + 1] = PFX[u] .. ((o0 + k) % BC[u]) end
       end
     end
-    if #del > 0 then redis.call("HDEL", e.key, unpack(del)) end
     local m = T.m
     for u = 1, U do
       if base[u] ~= T[u] then m = make_m(base) end
@@ -409,10 +457,11 @@ local function record(T, e, count, t, tstr, at_ords)
   if n > 0 then redis.call("HSET", e.key, unpack(set)) end
   if past ~= nil and count > 0 then
     -- After the HSET, which may have just written the count of one of these periods to its slot.
-    for k = 1, #past do
-      if redis.call("HINCRBY", e.key, past[k], count) > MAX_COUNT then
-        redis.call("HSET", e.key, past[k], MAX_COUNT)
-      end
+    for k = 1, #past, 2 do
+      local q = past[k + 1]
+      local total = slot_count(redis.call("HGET", e.key, past[k]), q) + count
+      if total > MAX_COUNT then total = MAX_COUNT end
+      redis.call("HSET", e.key, past[k], slot_value(total, q))
     end
   end
   if renew then redis.call("PEXPIRE", e.key, TTL) end

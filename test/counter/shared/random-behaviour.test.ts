@@ -1,7 +1,8 @@
 /**
  * The shared store on Redis against the in-process `EventStore` on random scenarios
  * (random-scenarios.ts), with both Redis scripts: the general one alone (`fixedWindowScript: false`)
- * and with the short one deciding the limit calls.
+ * and with the short one deciding the limit calls. `RUNS=5000 npm test -- <this file>` runs more
+ * scenarios than CI's 300 (after a change to the Lua scripts, say).
  */
 
 import { describe, it } from "node:test";
@@ -28,7 +29,7 @@ describe("SharedEventStore on Redis behaves like EventStore on random sequences"
           randomScenarios(() => `e${++run}`),
           (scenario) => compareWithLocal(scenario, backend),
         ),
-        { numRuns: 300 },
+        { numRuns: Number(process.env.RUNS ?? 300) },
       );
     });
   }

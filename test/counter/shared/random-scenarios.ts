@@ -16,7 +16,7 @@ const START = Date.UTC(2026, 10, 24, 10, 59, 58);
 type Move =
   | { kind: "advance"; ms: number }
   | { kind: "record"; count: number; agoMs: number | undefined }
-  | { kind: "limit"; count: number; sliding: boolean }
+  | { kind: "limit"; count: number; sliding: "no" | "one" | "wide" }
   | { kind: "reserve"; count: number }
   | { kind: "settle"; how: "commit" | "cancel" }
   | { kind: "query"; unit: "Seconds" | "Minutes" | "Hours" };
@@ -49,7 +49,7 @@ const move: fc.Arbitrary<Move> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant("limit" as const),
       count: fc.integer({ min: 1, max: 3 }),
-      sliding: fc.boolean(),
+      sliding: fc.constantFrom("no" as const, "one" as const, "wide" as const),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reserve" as const), count: fc.integer({ min: 1, max: 3 }) }) },
@@ -77,6 +77,12 @@ function scenarioOf(moves: readonly Move[], id: string): Scenario {
   const steps: Step[] = [
     { do: "define", limiter: "l", build: (l) => l.atMost(id, 12, "minutes").atMost(id, 30, "hours") },
     { do: "define", limiter: "s", build: (l) => l.atMost(id, 9, "minutes", { sliding: true }) },
+    // Windows long enough never to read the finer ring (sliding-window.ts, finerRingReached).
+    {
+      do: "define",
+      limiter: "w",
+      build: (l) => l.atMost(id, 14, [3, "minutes"], { sliding: true }).atMost(id, 25, [2, "hours"], { sliding: true }),
+    },
   ];
   let reservations = 0;
   let latest = now;
@@ -96,8 +102,8 @@ function scenarioOf(moves: readonly Move[], id: string): Scenario {
     } else if (m.kind === "limit") {
       // A sliding window while the clock is behind an instant it has shown is estimated from now's
       // periods on Redis and from the ring's on EventStore (a documented difference): fixed then.
-      const sliding = m.sliding && now >= latest;
-      steps.push({ do: "limit", limiter: sliding ? "s" : "l", terminal: "checkAndRecord", id, count: m.count });
+      const limiter = m.sliding === "no" || now < latest ? "l" : m.sliding === "one" ? "s" : "w";
+      steps.push({ do: "limit", limiter, terminal: "checkAndRecord", id, count: m.count });
     } else if (m.kind === "reserve") {
       reservations++;
       steps.push({ do: "reserve", limiter: "l", id, name: `r${reservations}`, count: m.count, ttl: "90s" });

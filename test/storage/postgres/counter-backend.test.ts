@@ -63,6 +63,48 @@ describe("postgresBackend", { timeout: 180_000 }, () => {
     );
   });
 
+  it("accepts a row whose signature differs only in its version prefix, not one with other bucket counts", async (t) => {
+    const pg = await usePostgres(t);
+    if (!pg) return;
+    const store = await SharedEventStore.builder()
+      .withClock(new TestClock())
+      .timeZone("UTC")
+      .forRateLimiting()
+      .withBackend(postgresBackend(pg.pool))
+      .build();
+    const limiter = store.limit().atMost("api", 5, "minutes");
+    assert.deepEqual(await limiter.checkAndRecord("api"), { ok: true });
+    const storedSig = async (): Promise<string> =>
+      ((await pg.pool.query("SELECT sig FROM tally_counter_events WHERE event_id = 'api'")).rows[0] as { sig: string })
+        .sig;
+    const setSig = (sig: string) =>
+      pg.pool.query("UPDATE tally_counter_events SET sig = $1 WHERE event_id = 'api'", [sig]);
+    const current = await storedSig();
+    const layout = current.slice(current.indexOf("|") + 1);
+
+    // As an earlier build wrote it (the PostgreSQL row layout is the same): read, then written.
+    await setSig(`v2|${layout}`);
+    assert.equal(await store.query("api").lastMinutes(1).sum(), 1);
+    assert.equal(await storedSig(), `v2|${layout}`); // a read leaves the row as it is
+    assert.deepEqual(await limiter.checkAndRecord("api"), { ok: true });
+    assert.equal(await storedSig(), current); // a write rewrites the signature
+    assert.deepEqual(await limiter.usage("api"), { count: 2, limit: 5, remaining: 3 });
+    assert.equal(await store.query("api").lastMinutes(1).sum(), 2);
+
+    // Other bucket counts are another layout, whatever the prefix.
+    const otherBuckets = layout.replace(/:(\d+)/, (_, n: string) => `:${Number(n) + 1}`);
+    assert.notEqual(otherBuckets, layout);
+    for (const sig of [`${current.slice(0, current.indexOf("|") + 1)}${otherBuckets}`, `v2|${otherBuckets}`]) {
+      await setSig(sig);
+      await assert.rejects(limiter.checkAndRecord("api"), {
+        code: "INVALID_CONFIG",
+        message: /stored layout .* differs from/,
+      });
+      await assert.rejects(store.query("api").lastMinutes(1).sum(), { code: "INVALID_CONFIG" });
+      assert.equal(await storedSig(), sig);
+    }
+  });
+
   it("admits exactly the limit across processes, and hands out exactly the limit in reservations", async (t) => {
     const pg = await usePostgres(t);
     if (!pg) return;

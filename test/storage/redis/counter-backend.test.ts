@@ -21,6 +21,26 @@ function build(runner: RedisCommandRunner, prefix: string, clock = new TestClock
     .build();
 }
 
+/**
+ * The `m` field this build writes for a new event of `store` (layout and bucket-0 ordinals) and its
+ * ordinals, read from a hash it creates: the starting point of a hand-written earlier layout.
+ */
+async function currentRing(
+  store: SharedEventStore,
+  client: { hget(key: string, field: string): Promise<string | null> },
+  prefix: string,
+): Promise<{ m: string; ords: number[] }> {
+  await store.record("seed");
+  const m = (await client.hget(`${prefix}{seed}`, "m"))!;
+  return {
+    m,
+    ords: m
+      .slice(m.lastIndexOf("|") + 1)
+      .split(",")
+      .map(Number),
+  };
+}
+
 describe("redisBackend", () => {
   it("counts and limits the same through node-redis and ioredis", async (t) => {
     const redis = await useRedis(t);
@@ -160,20 +180,22 @@ describe("redisBackend", () => {
         .build();
       const limiter = store.limit().atMost("api", 100, "minutes");
       const key = `${prefix}{api}`;
-      const slot = (at: number) => `0:${Math.floor(at / 1_000) % 60}`;
+      const second = (at: number) => Math.floor(at / 1_000);
+      const slot = (at: number) => `0:${second(at) % 60}`;
       const t0 = clock.now();
       assert.equal((await limiter.checkAndRecord("api", 2)).ok, true);
       clock.set(t0 + 1_000);
       assert.equal((await limiter.checkAndRecord("api", 3)).ok, true);
-      // Second t0 + 1 s moved on from t0: t0's count went to its slot, c holds t0 + 1 s's.
-      assert.equal(await redis.client.hget(key, slot(t0)), "2");
+      // Second t0 + 1 s moved on from t0: t0's count went to its slot, named for its period; c holds
+      // t0 + 1 s's.
+      assert.equal(await redis.client.hget(key, slot(t0)), `2@${second(t0)}`);
       assert.equal((await redis.client.hget(key, "c"))?.split(",")[0], "3");
-      // A whole ring later than t0 (same slot): t0 + 1 s's count moves to its slot, the 58 seconds
-      // between are deleted, and t0's slot (a period out of the ring) is left, never read as bucket 0.
+      // A whole ring later than t0 (same slot): t0 + 1 s's count moves to its slot; the 58 seconds
+      // between and t0's slot (a period out of the ring) are left as they are and read 0.
       clock.set(t0 + 60_000);
       assert.equal((await limiter.checkAndRecord("api", 1)).ok, true);
-      assert.equal(await redis.client.hget(key, slot(t0 + 1_000)), "3");
-      assert.equal(await redis.client.hget(key, slot(t0)), "2");
+      assert.equal(await redis.client.hget(key, slot(t0 + 1_000)), `3@${second(t0) + 1}`);
+      assert.equal(await redis.client.hget(key, slot(t0)), `2@${second(t0)}`);
       const buckets = await store.query("api").lastSeconds(60).buckets();
       assert.deepEqual(
         buckets,
@@ -181,6 +203,18 @@ describe("redisBackend", () => {
         `fixedWindowScript: ${fixedWindowScript}`,
       );
       assert.equal(await store.query("api").lastMinutes(2).sum(), 6);
+      // Moving on by more than a ring writes no seconds slot at all: every one names a period out of it.
+      const secondsSlots = async (): Promise<string[]> =>
+        (await redis.client.hkeys(key)).filter((field: string) => field.startsWith("0:"));
+      const before: string[] = await secondsSlots();
+      clock.set(t0 + 200_000);
+      assert.equal((await limiter.checkAndRecord("api", 4)).ok, true);
+      assert.deepEqual(await secondsSlots(), before);
+      assert.deepEqual(
+        await store.query("api").lastSeconds(60).buckets(),
+        [4, ...Array.from({ length: 59 }, () => 0)],
+        `fixedWindowScript: ${fixedWindowScript}`,
+      );
     }
   });
 
@@ -189,17 +223,13 @@ describe("redisBackend", () => {
     if (!redis) return;
     const clock = new TestClock(Date.UTC(2026, 10, 24, 10, 0, 30));
     const store = await build(fromIoRedis(redis.client), redis.prefix, clock);
-    await store.record("seed");
-    const v3 = (await redis.client.hget(`${redis.prefix}{seed}`, "m"))!;
-    const ords = v3
-      .slice(v3.lastIndexOf("|") + 1)
-      .split(",")
-      .map(Number);
+    const { m: current, ords } = await currentRing(store, redis.client, redis.prefix);
+    assert.match(current, /^v4\|/);
     // The v2 layout: the same m but for its version, bucket 0 of each unit in its ring slot, no c.
     const key = `${redis.prefix}{old}`;
     const t0 = clock.now();
     await redis.client.hset(key, {
-      m: `v2${v3.slice(2)}`,
+      m: `v2${current.slice(2)}`,
       l: String(t0),
       p: "0",
       f: String(t0 - 1_000),
@@ -211,11 +241,60 @@ describe("redisBackend", () => {
     const limiter = store.limit().atMost("old", 7, "minutes");
     assert.deepEqual(await limiter.checkAndRecord("old"), { ok: true });
     assert.equal((await limiter.checkAndRecord("old")).ok, false);
-    assert.equal(await redis.client.hget(key, "m"), v3);
+    assert.equal(await redis.client.hget(key, "m"), current);
     assert.equal(await redis.client.hget(key, "c"), "5,7,7");
+    assert.equal(await redis.client.hget(key, `0:${(ords[0]! - 1) % 60}`), `2@${ords[0]! - 1}`);
     assert.deepEqual(await store.query("old").lastSeconds(2).buckets(), [5, 2]);
     assert.equal(await store.query("old").lastHours(1).sum(), 7);
     assert.equal(await store.query("old").firstSeenAt(), t0 - 1_000);
+  });
+
+  it("upgrades an event written by an earlier build (layout v3) in place, counts kept", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    const clock = new TestClock(Date.UTC(2026, 10, 24, 10, 0, 30));
+    const store = await build(fromIoRedis(redis.client), redis.prefix, clock);
+    const {
+      m: current,
+      ords: [s, m],
+    } = await currentRing(store, redis.client, redis.prefix);
+    // The v3 layout: bare counts in the slots (the skipped periods' slots deleted), bucket 0 in c and
+    // its own slot stale (a count from a whole ring earlier, never read).
+    const key = `${redis.prefix}{old}`;
+    const t0 = clock.now();
+    await redis.client.hset(key, {
+      m: `v3${current.slice(2)}`,
+      l: String(t0),
+      p: "0",
+      c: "4,6,6",
+      f: String(t0 - 3_000),
+      [`0:${s! % 60}`]: "9",
+      [`0:${(s! - 1) % 60}`]: "2",
+      [`0:${(s! - 3) % 60}`]: "0",
+      [`1:${(m! - 1) % 60}`]: "5",
+    });
+    for (const fixedWindowScript of [true, false]) {
+      // Each pass upgrades its own copy, through one script or the other.
+      const copy: string = `${redis.prefix}{old-${fixedWindowScript}}`;
+      await redis.client.copy(key, copy);
+      const other = await SharedEventStore.builder()
+        .withClock(clock)
+        .timeZone("UTC")
+        .forRateLimiting()
+        .withBackend(redisBackend(fromIoRedis(redis.client), { prefix: redis.prefix, fixedWindowScript }))
+        .build();
+      const id = `old-${fixedWindowScript}`;
+      assert.deepEqual(await other.limit().atMost(id, 7, "seconds").checkAndRecord(id), { ok: true });
+      assert.equal(await redis.client.hget(copy, "m"), current);
+      assert.equal(await redis.client.hget(copy, "c"), "5,7,7");
+      assert.equal(await redis.client.hget(copy, `0:${(s! - 1) % 60}`), `2@${s! - 1}`);
+      assert.equal(await redis.client.hget(copy, `0:${(s! - 3) % 60}`), `0@${s! - 3}`);
+      assert.equal(await redis.client.hget(copy, `1:${(m! - 1) % 60}`), `5@${m! - 1}`);
+      assert.equal(await redis.client.hexists(copy, `0:${s! % 60}`), 0);
+      assert.deepEqual(await other.query(id).lastSeconds(4).buckets(), [5, 2, 0, 0]);
+      assert.deepEqual(await other.query(id).lastMinutes(2).buckets(), [7, 5]);
+      assert.equal(await other.query(id).firstSeenAt(), t0 - 3_000);
+    }
   });
 
   it("rejects a process whose layout differs from the stored one (INVALID_CONFIG)", async (t) => {
