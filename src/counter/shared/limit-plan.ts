@@ -16,38 +16,97 @@ import type { SharedEngine } from "./shared-engine.ts";
 import { earliestFit, estimate, finerRingReached, slidingTerms, type Term } from "./sliding-window.ts";
 
 export interface Plan {
-  readonly eventIds: string[];
+  readonly eventIds: readonly string[];
   readonly tests: BackendTest[];
   readonly depth: number[][];
   /** Per constraint: its sliding terms at `now` (sliding atMost only). */
   readonly terms: Array<Term[] | undefined>;
 }
 
-/** The parts of a plan that do not name its event. */
+/** The parts of a plan that do not name its events. */
 type Shape = Pick<Plan, "tests" | "depth" | "terms">;
 
 /** Most shapes `PlanShapes` keeps; past it, it starts over (sharing only saves work). */
 const MAX_SHAPES = 1_024;
 
 /**
- * The shapes of one store's plans that do not depend on now. Limiters of one shape (the same
- * constraints but for the event they name, as with a limiter per user) get plans that share one set
- * of tests and depths, so what a backend caches by their identity is one entry for all of them, and a
+ * The shapes of one store's plans that do not depend on now, by the key `ConstraintShape` gives.
+ * Limiters of one shape (the same constraints but for the events they name, as with a limiter per
+ * user) get plans that share one set of tests and depths: a limiter built per request finds its plan
+ * without building one, what a backend caches by their identity is one entry for all of them, and a
  * lone caller's check reads one warm copy rather than a cold one per limiter (with a thousand
  * limiters, the cache misses of their own copies were ~2 µs of a ~65 µs Redis round trip).
  */
 export class PlanShapes {
   readonly #shapes = new Map<string, Shape>();
 
-  /** `plan`, or a plan of the same event sharing the tests and depths of an earlier one of its shape. */
-  share(plan: Plan): Plan {
-    const key = JSON.stringify([plan.tests, plan.depth]);
+  /** The plan of shape `key` for `eventIds`, when a plan of that shape was kept. */
+  find(key: string, eventIds: readonly string[]): Plan | undefined {
     const shape = this.#shapes.get(key);
-    if (shape !== undefined)
-      return { eventIds: plan.eventIds, tests: shape.tests, depth: shape.depth, terms: shape.terms };
+    return shape === undefined ? undefined : { eventIds, tests: shape.tests, depth: shape.depth, terms: shape.terms };
+  }
+
+  /** Keeps `plan` as the one of shape `key`; returns it. */
+  keep(key: string, plan: Plan): Plan {
     if (this.#shapes.size >= MAX_SHAPES) this.#shapes.clear();
     this.#shapes.set(key, plan);
     return plan;
+  }
+}
+
+/**
+ * A limiter's constraints as `makePlan` sees them, built as they are added: the events they name (in
+ * the order they first appear) and a text naming everything else a plan takes from them, each event as
+ * its index. Two limiters whose keys for a call are equal get plans with equal tests and depths (the
+ * property test in plan-shapes.test.ts holds `makePlan` to that), whatever events they name.
+ */
+export class ConstraintShape {
+  /** The distinct events named, in order of appearance; replaced, never changed, when one is added. */
+  #ids: readonly string[] = [];
+  #text = "";
+
+  get ids(): readonly string[] {
+    return this.#ids;
+  }
+
+  add(c: Constraint): void {
+    this.#text += `${tokenOf(c, "eventId" in c ? this.#indexOf(c.eventId) : -1)};`;
+  }
+
+  /** The key of a plan for a call on `id` of `count` (`makePlan` puts `id` first, then the others). */
+  key(id: string, count: number): string {
+    return `${count}/${this.#ids.indexOf(id)}/${this.#text}`;
+  }
+
+  /** The `eventIds` of a plan for a call on `id`: `id`, then the others in order of appearance. */
+  eventIdsFor(id: string): readonly string[] {
+    const ids = this.#ids;
+    return ids[0] === id ? ids : [id, ...ids.filter((x) => x !== id)];
+  }
+
+  #indexOf(id: string): number {
+    const i = this.#ids.indexOf(id);
+    if (i >= 0) return i;
+    this.#ids = [...this.#ids, id];
+    return this.#ids.length - 1;
+  }
+}
+
+/** What `makePlan` takes from one constraint but its event (given as an index). */
+function tokenOf(c: Constraint, event: number): string {
+  switch (c.kind) {
+    case "atMost":
+      return `M${event},${c.limit},${c.window.count},${c.window.unit},${c.sliding ? 1 : 0}`;
+    case "atLeast":
+      return `L${event},${c.count},${c.window.count},${c.window.unit}`;
+    case "cooldown":
+    case "within":
+      return `${c.kind === "cooldown" ? "C" : "W"}${event},${c.duration}`;
+    case "during":
+    case "outsideOf":
+    case "unavailable":
+      // A schedule's verdict depends on now: a limiter holding one never shares plans.
+      return c.kind;
   }
 }
 

@@ -27,7 +27,7 @@ import { validateEventId } from "../event-id.ts";
 import { ALLOWED, denial, type LimitExceeded, type LimitResult, type LimitUsage } from "../limit-result.ts";
 import { checkWindowFits, resolveWindow, type Window } from "../window.ts";
 import type { FallbackLimiter, FallbackStore } from "./fallback-store.ts";
-import { explain, makePlan, type Plan, type PlanShapes, usageOf } from "./limit-plan.ts";
+import { ConstraintShape, explain, makePlan, type Plan, type PlanShapes, usageOf } from "./limit-plan.ts";
 import type { SharedEngine, StoreErrorPolicy } from "./shared-engine.ts";
 import {
   BackendReservation,
@@ -59,7 +59,6 @@ export interface SharedContext {
 const UNAVAILABLE: Constraint = Object.freeze({ kind: "unavailable" as const });
 const DEGRADED_OK = Object.freeze({ ok: true as const, degraded: true as const });
 const DEFAULT_TTL = 60_000;
-const PLAN_CACHE = 64;
 
 export class SharedLimiter {
   readonly #context: SharedContext;
@@ -67,7 +66,7 @@ export class SharedLimiter {
   /** The same constraint calls, replayed on the fallback store's limiter when it is needed. */
   readonly #calls: Array<(limiter: FallbackLimiter) => unknown> = [];
   #fallbackLimiter: FallbackLimiter | undefined;
-  readonly #plans = new Map<string, Plan>();
+  readonly #shape = new ConstraintShape();
   // The plan of the last call (see `#plan`), by id and count: fields of the limiter rather than an
   // object of their own, so a lone check of one of many limiters reads one object fewer from cold memory.
   #lastId: string | undefined;
@@ -85,7 +84,7 @@ export class SharedLimiter {
 
   atMost(id: string, limit: number, window: Window, options: { sliding?: boolean } = {}): this {
     const engine = this.#context.engine;
-    validateEventId(id);
+    this.#validate(id);
     validateLimitValue(limit, "an atMost limit");
     const spec = resolveWindow(window, engine.isTracked);
     const sliding = options.sliding === true;
@@ -96,7 +95,7 @@ export class SharedLimiter {
         `a sliding window needs clockSource("client"): its weights depend on now, which a server clock only knows inside the script; use a fixed window or the client clock`,
       );
     }
-    this.#add(Object.freeze({ kind: "atMost", eventId: id, limit, window: Object.freeze({ ...spec }), sliding }), (l) =>
+    this.#add(Object.freeze({ kind: "atMost", eventId: id, limit, window: Object.freeze(spec), sliding }), (l) =>
       l.atMost(id, limit, window, options),
     );
     return this;
@@ -104,25 +103,25 @@ export class SharedLimiter {
 
   atLeast(id: string, count: number, window: Window): this {
     const engine = this.#context.engine;
-    validateEventId(id);
+    this.#validate(id);
     validateLimitValue(count, "an atLeast count");
     const spec = resolveWindow(window, engine.isTracked);
     checkWindowFits(spec, engine.layout.sizes[engine.unitIndex(spec.unit)]!, false);
-    this.#add(Object.freeze({ kind: "atLeast", eventId: id, count, window: Object.freeze({ ...spec }) }), (l) =>
+    this.#add(Object.freeze({ kind: "atLeast", eventId: id, count, window: Object.freeze(spec) }), (l) =>
       l.atLeast(id, count, window),
     );
     return this;
   }
 
   cooldown(id: string, d: Duration): this {
-    validateEventId(id);
+    this.#validate(id);
     const duration = toMs(d, "cooldown duration");
     this.#add(Object.freeze({ kind: "cooldown", eventId: id, duration }), (l) => l.cooldown(id, d));
     return this;
   }
 
   within(id: string, d: Duration): this {
-    validateEventId(id);
+    this.#validate(id);
     const duration = toMs(d, "within duration");
     this.#add(Object.freeze({ kind: "within", eventId: id, duration }), (l) => l.within(id, d));
     return this;
@@ -157,7 +156,7 @@ export class SharedLimiter {
 
   /** The tightest atMost on `id`: count = window count + pending, remaining = max(0, limit - count). */
   async usage(id: string): Promise<LimitUsage> {
-    validateEventId(id);
+    this.#validate(id);
     const context = this.#context;
     const engine = context.engine;
     if (!this.#constraints.some((c) => c.kind === "atMost" && c.eventId === id)) {
@@ -199,7 +198,7 @@ export class SharedLimiter {
    */
   async reserve(id: string, options: { count?: number; ttl?: Duration } = {}): Promise<SharedReserveResult> {
     const count = options.count ?? 1;
-    validateEventId(id);
+    this.#validate(id);
     validateTerminalCount(count);
     const ttl = options.ttl === undefined ? DEFAULT_TTL : toMs(options.ttl, "reservation ttl");
     const context = this.#context;
@@ -251,9 +250,7 @@ export class SharedLimiter {
     action: "check" | "record",
     state: "never" | "onDenial",
   ): Promise<SharedLimitResult> {
-    // An id this limiter served last was validated then (the trim and regular expressions of a full
-    // validation are a noticeable share of a lone caller's work).
-    if (this.#lastId !== id) validateEventId(id);
+    this.#validate(id);
     validateTerminalCount(count);
     const context = this.#context;
     const engine = context.engine;
@@ -301,28 +298,35 @@ export class SharedLimiter {
   }
 
   /**
-   * The plan of a call. Without sliding windows or schedules it does not depend on now, so the last
-   * few are kept (the backend also caches their encoded arguments by identity).
+   * The plan of a call. Without sliding windows or schedules it does not depend on now: the limiter
+   * keeps its last, and the store one per shape (the backend caches their encoded tests by identity).
    */
   #plan(id: string, count: number, now: number): Plan {
-    if (this.#timeDependent) return makePlan(this.#context.engine, this.#constraints, id, count, now);
+    const context = this.#context;
+    if (this.#timeDependent) return makePlan(context.engine, this.#constraints, id, count, now);
     // A limiter mostly serves one id at one count: that plan is found without building a key.
     if (this.#lastId === id && this.#lastCount === count && this.#lastPlan !== undefined) return this.#lastPlan;
-    const key = `${count}\u0000${id}`;
-    let plan = this.#plans.get(key);
-    if (plan === undefined) {
-      plan = this.#context.shapes.share(makePlan(this.#context.engine, this.#constraints, id, count, now));
-      if (this.#plans.size >= PLAN_CACHE) this.#plans.clear();
-      this.#plans.set(key, plan);
-    }
+    // Else the store's plan of this shape (a limiter built per request makes none of its own).
+    const shape = this.#shape.key(id, count);
+    const plan =
+      context.shapes.find(shape, this.#shape.eventIdsFor(id)) ??
+      context.shapes.keep(shape, makePlan(context.engine, this.#constraints, id, count, now));
     this.#lastId = id;
     this.#lastCount = count;
     this.#lastPlan = plan;
     return plan;
   }
 
+  /**
+   * Validates an event id, unless a constraint names it or the last call was on it (validated then:
+   * the trim and regular expressions of a full validation are a noticeable share of a lone call).
+   */
+  #validate(id: string): void {
+    if (this.#lastId !== id && !this.#shape.ids.includes(id)) validateEventId(id);
+  }
+
   #add(constraint: Constraint, call: (limiter: FallbackLimiter) => unknown): void {
-    this.#plans.clear();
+    this.#shape.add(constraint);
     this.#lastId = undefined;
     this.#lastPlan = undefined;
     if (
