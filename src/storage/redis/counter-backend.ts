@@ -90,11 +90,13 @@ const luaString = (text: string): string =>
 
 /**
  * The short script of fixed-window checks and checkAndRecords (see counter-fixed.lua) of `layout`:
- * the file with a line of the layout's constants prepended (U, TTL, RU, SIGP, OPAT, CPAT, CFMT and the
- * function UNIT), so that none travels with every call (each argument is converted on both ends of a
- * call whose whole cost on the server is a few dozen such conversions).
+ * the file with a line of the layout's constants prepended (U, TTL, RU, SIGP, OPAT, CPAT, CFMT, RANGES
+ * and the function UNIT), so that none travels with every call (each argument is converted on both
+ * ends of a call whose whole cost on the server is a few dozen such conversions). With `ranges`, each
+ * operation takes one more argument: its tests over more than the current period (windows of several
+ * periods, sliding windows), which the commonest calls do without.
  */
-export function fixedScriptFor(layout: CounterLayout): LuaScript {
+export function fixedScriptFor(layout: CounterLayout, ranges = false): LuaScript {
   const units = layout.units.length;
   const signature = hashSignature(layout);
   // The signature ends in "<code>:<buckets>,..." per unit (shared-engine.ts, counter-lib.lua).
@@ -111,7 +113,7 @@ export function fixedScriptFor(layout: CounterLayout): LuaScript {
   const prelude =
     `local U, TTL, RU, SIGP, OPAT, CPAT, CFMT = ${units}, "${Math.ceil(layout.ttlMs)}", ` +
     `${layout.renewUnit + 1}, ${luaString(`${signature}|`)}, ${luaString(`^${each("(%-?%d+)")}$`)}, ` +
-    `${luaString(`^${each("(%d+)")}$`)}, ${luaString(each("%d"))} ` +
+    `${luaString(`^${each("(%d+)")}$`)}, ${luaString(each("%d"))} local RANGES = ${ranges} ` +
     `local function UNIT(u) ${unit} end\n`;
   let script = fixedScripts.get(prelude);
   if (script === undefined) {
@@ -191,6 +193,8 @@ interface Queued {
 interface FixedArgs {
   readonly count: string;
   readonly rooms: readonly string[];
+  /** "" or the JSON of its other tests (a RANGES script's argument: see counter-fixed.lua). */
+  readonly ranges: string;
 }
 
 /** The arguments of an evaluation that do not change between calls of one limiter (see counter-evaluate.lua). */
@@ -241,8 +245,9 @@ class RedisCounterBackend implements BoundCounterBackend {
   #inFlight = 0;
 
   readonly #fixedScript: boolean;
-  /** counter-fixed.lua for this layout. */
+  /** counter-fixed.lua for this layout, and its RANGES variant. */
   readonly #fixed: LuaScript;
+  readonly #ranged: LuaScript;
 
   constructor(
     runner: RedisCommandRunner,
@@ -266,6 +271,7 @@ class RedisCounterBackend implements BoundCounterBackend {
       String(layout.renewUnit + 1),
     ];
     this.#fixed = fixedScriptFor(layout);
+    this.#ranged = fixedScriptFor(layout, true);
     this.#slots = layout.units.map(() => ({ ordinal: Number.NaN, names: [] }));
   }
 
@@ -387,9 +393,10 @@ class RedisCounterBackend implements BoundCounterBackend {
   #lone(op: EvaluateOp, plan: EncodedPlan, fixed: FixedArgs): Promise<EvaluateReply> {
     const time = op.time;
     const key = eventKey(this.#prefix, op.eventIds[0]!);
-    const script = this.#fixed;
+    const ranged = fixed.ranges !== "";
+    const script = ranged ? this.#ranged : this.#fixed;
     const command = script.command([key]);
-    this.#pushFixed(command, time, fixed, false);
+    this.#pushFixed(command, time, fixed, false, ranged);
     this.#inFlight++;
     const runner = this.#runner;
     // Anonymous callbacks, not named consts: the TypeScript loaders keep names by wrapping each named
@@ -416,8 +423,11 @@ class RedisCounterBackend implements BoundCounterBackend {
     return this.#evaluateReply(op, reply);
   }
 
-  /** Pushes one operation of counter-fixed.lua: its time block ("=" when `sameTime`), count and rooms. */
-  #pushFixed(out: string[], time: OpTime, fixed: FixedArgs, sameTime: boolean): void {
+  /**
+   * Pushes one operation of counter-fixed.lua: its time block ("=" when `sameTime`), count, rooms and,
+   * for the RANGES script, its ranges.
+   */
+  #pushFixed(out: string[], time: OpTime, fixed: FixedArgs, sameTime: boolean, ranged: boolean): void {
     if (sameTime) {
       out.push("=");
     } else {
@@ -425,6 +435,7 @@ class RedisCounterBackend implements BoundCounterBackend {
     }
     out.push(fixed.count);
     for (const room of fixed.rooms) out.push(room);
+    if (ranged) out.push(fixed.ranges);
   }
 
   /** The plan of `op`, cached by the identity of its tests while the rest of the op matches. */
@@ -457,11 +468,10 @@ class RedisCounterBackend implements BoundCounterBackend {
       }
     }
     encodeTests(op.tests, tokens);
-    const rooms = this.#fixedScript && tokens[5] === 0 ? fixedRooms(op, this.#units) : undefined;
     const plan: EncodedPlan = {
       op: { action: op.action, target: op.target, count: op.count, state: op.state, depth: op.depth },
       key: JSON.stringify(tokens),
-      fixed: rooms === undefined ? undefined : { count: op.action === "record" ? String(op.count) : "0", rooms },
+      fixed: this.#fixedScript ? fixedArgs(op, this.#sizes) : undefined,
       passed: Object.freeze(op.tests.map(() => true)),
     };
     this.#plans.set(op.tests, plan);
@@ -556,13 +566,15 @@ class RedisCounterBackend implements BoundCounterBackend {
   async #sendFixed(ops: readonly Queued[]): Promise<void> {
     const keys: string[] = [];
     const args: string[] = [];
+    let ranged = false;
+    for (const op of ops) if (op.fixed!.ranges !== "") ranged = true;
     let previous: number | undefined | null = null;
     for (const op of ops) {
       keys.push(op.keys[0]!);
-      this.#pushFixed(args, op.time, op.fixed!, op.time.now === previous);
+      this.#pushFixed(args, op.time, op.fixed!, op.time.now === previous, ranged);
       previous = op.time.now;
     }
-    const replies = await this.#call(this.#fixed, ops, keys, args);
+    const replies = await this.#call(ranged ? this.#ranged : this.#fixed, ops, keys, args);
     if (replies === undefined) return;
     const undecided: Queued[] = [];
     for (let i = 0; i < ops.length; i++) {
@@ -689,23 +701,38 @@ function isCrossSlot(error: unknown): boolean {
 }
 
 /**
- * The rooms of `op` per layout unit as counter-fixed.lua takes them ("" for a unit no test reads; the
- * tightest room where several tests read one unit), or undefined when it cannot decide `op`. A test
- * whose room is negative can never pass: its denial is left to the general script.
+ * The arguments of `op` for counter-fixed.lua, or undefined when it cannot decide `op`: a check or
+ * checkAndRecord on one event whose tests are all atMost. Its rooms per layout unit ("" for a unit no
+ * current-period test reads; the tightest room where several read one unit); a test whose room is
+ * negative can never pass, and its denial is left to the general script. Its other atMost tests
+ * (windows of several periods, sliding windows' linear forms) go in `ranges` as the general script's
+ * tokens after the depth read per unit (the RANGES script; "" when there are none).
  */
-function fixedRooms(op: EvaluateOp, units: number): string[] | undefined {
+function fixedArgs(op: EvaluateOp, sizes: readonly number[]): FixedArgs | undefined {
   const lone = op.action === "check" || (op.action === "record" && op.count > 0);
   if (!lone || op.state === "always" || op.eventIds.length !== 1 || op.tests.length === 0) return undefined;
-  const rooms: number[] = new Array(units).fill(Number.POSITIVE_INFINITY);
+  const rooms: number[] = sizes.map(() => Number.POSITIVE_INFINITY);
+  const ranges: Array<string | number> = [];
   for (const test of op.tests) {
-    if (test.kind !== "atMost" || test.terms.length !== 1) return undefined;
+    if (test.kind !== "atMost") return undefined;
     const term = test.terms[0]!;
+    if (test.terms.length !== 1 || term.from !== 0 || term.to !== 0 || term.weight !== 1) {
+      encodeTest(test, ranges);
+      continue;
+    }
     const room = test.limit - test.add;
-    if (term.from !== 0 || term.to !== 0 || term.weight !== 1) return undefined;
     if (!Number.isSafeInteger(room) || room < 0) return undefined;
     rooms[term.unit] = Math.min(rooms[term.unit]!, room);
   }
-  return rooms.map((room) => (room === Number.POSITIVE_INFINITY ? "" : String(room)));
+  const depth = op.depth[0];
+  return {
+    count: op.action === "record" ? String(op.count) : "0",
+    rooms: rooms.map((room) => (room === Number.POSITIVE_INFINITY ? "" : String(room))),
+    ranges:
+      ranges.length === 0
+        ? ""
+        : JSON.stringify([...sizes.map((size, u) => Math.min(depth?.[u] ?? 0, size)), ...ranges]),
+  };
 }
 
 /**
@@ -735,39 +762,42 @@ function fixedDenial(op: EvaluateOp, r: readonly unknown[]): EvaluateReply {
 
 function encodeTests(tests: readonly BackendTest[], out: Array<string | number>): void {
   out.push(tests.length);
-  for (const test of tests) {
-    switch (test.kind) {
-      case "atMost": {
-        const term = test.terms[0];
-        if (
-          test.terms.length === 1 &&
-          term !== undefined &&
-          term.from === 0 &&
-          term.weight === 1 &&
-          Number.isSafeInteger(test.limit) &&
-          Number.isSafeInteger(test.add)
-        ) {
-          // The usual fixed window: one bucket range from the current bucket, limit and add folded.
-          out.push("m", test.event + 1, term.unit, term.to + 1, test.limit - test.add);
-          break;
-        }
-        out.push("M", test.event + 1, test.limit, test.add, test.terms.length);
-        for (const t of test.terms) out.push(t.unit, t.from, t.to, t.weight);
+  for (const test of tests) encodeTest(test, out);
+}
+
+/** One test as the general script's tokens (counter-evaluate.lua). */
+function encodeTest(test: BackendTest, out: Array<string | number>): void {
+  switch (test.kind) {
+    case "atMost": {
+      const term = test.terms[0];
+      if (
+        test.terms.length === 1 &&
+        term !== undefined &&
+        term.from === 0 &&
+        term.weight === 1 &&
+        Number.isSafeInteger(test.limit) &&
+        Number.isSafeInteger(test.add)
+      ) {
+        // The usual fixed window: one bucket range from the current bucket, limit and add folded.
+        out.push("m", test.event + 1, term.unit, term.to + 1, test.limit - test.add);
         break;
       }
-      case "atLeast":
-        out.push("L", test.event + 1, test.count, test.unit, test.depth);
-        break;
-      case "cooldown":
-        out.push("C", test.event + 1, test.ms);
-        break;
-      case "within":
-        out.push("W", test.event + 1, test.ms);
-        break;
-      case "fixed":
-        out.push("F", test.pass ? 1 : 0);
-        break;
+      out.push("M", test.event + 1, test.limit, test.add, test.terms.length);
+      for (const t of test.terms) out.push(t.unit, t.from, t.to, t.weight);
+      break;
     }
+    case "atLeast":
+      out.push("L", test.event + 1, test.count, test.unit, test.depth);
+      break;
+    case "cooldown":
+      out.push("C", test.event + 1, test.ms);
+      break;
+    case "within":
+      out.push("W", test.event + 1, test.ms);
+      break;
+    case "fixed":
+      out.push("F", test.pass ? 1 : 0);
+      break;
   }
 }
 

@@ -1,6 +1,10 @@
 -- counter-fixed.lua: the short script of the commonest limit calls, sent on its own (not joined with
--- the general counter script): check or checkAndRecord of fixed windows that each cover only the
--- current period, on one event, with the client's clock. One call carries one operation (a lone
+-- the general counter script): check or checkAndRecord of atMost limits on one event, with the
+-- client's clock. Windows that cover only the current period are compared with their rooms; in the
+-- RANGES variant (the backend sends it only for calls that need it), windows of several periods and
+-- sliding windows' linear forms are summed here too, from one more HMGET of the slots they read (they
+-- cost the general script ~150k instructions more: its plan parse, its tables and its joined body).
+-- One call carries one operation (a lone
 -- caller) or several started in the same tick (the backend batches them); they run in order, each
 -- judged on the state the previous ones left. Everything arrives ready-made, so an operation is one
 -- HMGET, a few comparisons and one HSET of the last instant and the new counts (plus, when a ring moved
@@ -11,7 +15,8 @@
 --
 -- An operation is left undecided (0) when: the stored layout differs, the clock is behind the ring (a
 -- unit's stored period is after now), reservations may be pending (p), or now is before the event's
--- last instant (first needs a read). A denial is decided here, with the state it was judged on. Its
+-- last instant (first needs a read). A denial is decided here, with the state it was judged on (with
+-- ranges, it is left undecided: the general script words it from their buckets). Its
 -- writes are exactly those of record() in counter-lib.lua when no unit's ring is ahead of now (the
 -- property test in counter-fixed-script.test.ts compares the two field for field).
 --
@@ -33,13 +38,14 @@
 -- slots of the skipped periods), 98k every 60 s (seconds and minutes moved; 635k in v3, which deleted
 -- the whole seconds ring on every call); a bare `return 1` with the same six arguments is 22k.
 --
--- The layout is not an argument: the backend runs this file with a line of constants prepended, one
--- script per layout (fixedScriptFor in counter-backend.ts), so they are not converted on both ends of
+-- The layout is not an argument: the backend runs this file with a line of constants prepended, two
+-- scripts per layout (fixedScriptFor in counter-backend.ts), so they are not converted on both ends of
 -- every call: U (the number of tracked units), TTL (ms an event hash lives), RU (the unit whose
 -- roll-over renews the expiry), SIGP (the signature and "|": m's prefix), OPAT (the pattern of the
 -- ordinals after it, one capture per unit), CPAT (the pattern of c, one capture per unit), CFMT (its
--- format), and UNIT(u), which answers unit u's slot prefix "<code>:" and bucket count (a function with
--- no upvalues: one small allocation per call, where a table of them would be U + 1).
+-- format), RANGES (whether operations carry ranges) and UNIT(u), which answers unit u's slot prefix
+-- "<code>:" and bucket count (a function with no upvalues: one small allocation per call, where a
+-- table of them would be U + 1).
 --
 -- The ring moves between most calls of a real client (a limit checked every few seconds finds its
 -- seconds ring moved), so that path is kept short too: the stored ordinals are matched once, a unit
@@ -54,6 +60,9 @@
 --   the count to record when every test passes; "0" = check only (nothing is written)
 --   per unit, the room of its current bucket (it passes iff bucket 0 <= room), or "" when no test
 --     reads that unit
+--   RANGES only: "" or its other tests as JSON: [the depth read per unit (buckets 0..d-1), then the
+--     general script's tokens of each test ("m" event unit n room | "M" event limit add k {unit from
+--     to weight} x k: counter-evaluate.lua)]
 -- Reply: per operation, 1 = every test passed (and count was recorded); 0 = undecided, nothing written;
 --   or a denial, nothing written: { "d", exists 0|1, first | "", last | "", {bucket 0 per unit} }. A
 --   call of one operation (the lone caller's) answers with that reply itself, not a list of one.
@@ -88,12 +97,18 @@ for i = 1, ops do
   end
   local c = p
   p = p + 1 + U
+  -- Its ranges (RANGES scripts): "" or the JSON of its tests over more than the current period.
+  local spec = ""
+  if RANGES then
+    spec = A[p]
+    p = p + 1
+  end
   local key = K[i]
   local r = nil
   repeat
     local v = call("HMGET", key, "m", "l", "p", "c")
     local m = v[1]
-    if U == 3 and m and v[3] == "0" and v[4] then
+    if U == 3 and m and v[3] == "0" and v[4] and spec == "" then
       -- The commonest calls (the rate-limiting preset's three units): the ring stands at now, or only
       -- its first unit's moved on (a client's seconds), nothing is pending, now is after the last
       -- instant and every test passes. Their sums and their HSET, with no table built; anything else
@@ -173,6 +188,9 @@ for i = 1, ops do
     local slot, old = nil, nil
     local set = nil
     local renew = not m
+    -- For ranges: now's ordinal texts per unit, and per moved unit the periods it moved by (shift) and
+    -- the count its bucket 0 held (prev, now bucket shift's).
+    local ords, shift, prev = nil, nil, nil
     if m and m ~= M then
       -- The ring moved (or the layout differs): per unit, the stored period of bucket 0 against now's.
       if string.find(m, SIGP, 1, true) ~= 1 then
@@ -180,7 +198,8 @@ for i = 1, ops do
         break
       end
       local o = { match(m, OPAT, #SIGP + 1) }
-      local ords = { match(M, OPAT, #SIGP + 1) }
+      ords = { match(M, OPAT, #SIGP + 1) }
+      if spec ~= "" then shift, prev = {}, {} end
       if o[U] == nil then
         r = 0
         break
@@ -197,6 +216,7 @@ for i = 1, ops do
           if u == RU then renew = true end
           local prefix, buckets = UNIT(u)
           local xu = x[u]
+          if shift then shift[u], prev[u] = n - o0, xu end
           if xu and xu ~= "0" and n - o0 < buckets then
             if slot == nil then
               slot, old = prefix .. (o0 % buckets), xu .. "@" .. text
@@ -215,6 +235,11 @@ for i = 1, ops do
       local room = A[c + u]
       local xu = x[u]
       if xu and room ~= "" and (#xu > #room or (#xu == #room and xu > room)) then
+        -- With ranges, the general script words the denial (it needs their buckets).
+        if spec ~= "" then
+          r = 0
+          break
+        end
         -- A denial: the state it was judged on, from which the backend words it (as the general
         -- script's state would: bucket 0 per unit, nothing pending).
         local first = ""
@@ -226,6 +251,85 @@ for i = 1, ops do
       end
     end
     if r then break end
+    if spec ~= "" then
+      -- The ranges: [depth per unit (buckets 0..d-1 read), then the tests as the general script's
+      -- tokens: "m" event unit n room | "M" event limit add k {unit from to weight} x k (units 0-based)],
+      -- each evaluated as counter-evaluate.lua does (the same sums in the same order, so a sliding
+      -- estimate on the limit is decided alike); any that fails is left to the general script.
+      local t = cjson.decode(spec)
+      ords = ords or { match(M, OPAT, #SIGP + 1) }
+      -- got[u][i]: the slot of bucket i (the period i before now's) of unit u, fetched in one HMGET.
+      local got, fields, fu, fi = {}, {}, {}, {}
+      if m then
+        for u = 1, U do
+          local prefix, buckets = UNIT(u)
+          local d = t[u]
+          if d > buckets then d = buckets end
+          local s = shift and shift[u] or 0
+          local n = tonumber(ords[u])
+          got[u] = {}
+          -- Buckets up to the shift are the periods since the ring last stood: 0, or prev's.
+          for i = s + 1, d - 1 do
+            local f = #fields + 1
+            fields[f], fu[f], fi[f] = prefix .. ((n - i) % buckets), u, i
+          end
+        end
+        if #fields > 0 then
+          local vals = call("HMGET", key, unpack(fields))
+          for f = 1, #fields do
+            got[fu[f]][fi[f]] = vals[f]
+          end
+        end
+      end
+      local function bucket(u, i)
+        local s = shift and shift[u] or 0
+        if i < s then return 0 end
+        if i > 0 then
+          local _, buckets = UNIT(u)
+          if i >= buckets then return 0 end
+        end
+        if i == s then
+          local b = s == 0 and x[u] or prev and prev[u]
+          return b and b + 0 or 0
+        end
+        local value = got[u] and got[u][i]
+        if not value then return 0 end
+        -- "<count>@<ordinal>": the count, when the slot names the period i before now's.
+        local n, o = match(value, "^(%d+)@(%-?%d+)$")
+        if n and tonumber(o) == tonumber(ords[u]) - i then return n + 0 end
+        return 0
+      end
+      local j = U + 1
+      local ok = true
+      while ok and j <= #t do
+        if t[j] == "m" then
+          local u, d = t[j + 2] + 1, t[j + 3]
+          local w
+          if d == 1 then
+            w = bucket(u, 0)
+          else
+            w = 0
+            for i = 0, d - 1 do w = w + bucket(u, i) end
+          end
+          ok = w <= t[j + 4]
+          j = j + 5
+        else
+          local limit, w, k = t[j + 2], t[j + 3], t[j + 4]
+          j = j + 5
+          for _ = 1, k do
+            local total = 0
+            for i = t[j + 1], t[j + 2] do total = total + bucket(t[j] + 1, i) end
+            w = w + t[j + 3] * total
+            j = j + 4
+          end
+          ok = w <= limit + 1e-6
+        end
+      end
+      if not ok then
+        r = 0
+        break
+      end
+    end
     local countstr = A[c]
     if countstr == "0" then
       r = 1

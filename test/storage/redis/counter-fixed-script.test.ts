@@ -1,5 +1,6 @@
 /**
- * counter-fixed.lua, the short script of a lone fixed-window limit call, must be indistinguishable
+ * counter-fixed.lua, the short script of a lone atMost limit call (and its RANGES variant, for windows
+ * of several periods and sliding windows), must be indistinguishable
  * from the general script: for random sequences of check / checkAndRecord / record calls with the
  * reservations pending, the clock moving forwards (within a period, across periods, past whole rings) and backwards, a store
  * using it and a store that never does give the same answers and leave the same hash behind, field
@@ -16,6 +17,9 @@ import { fixedScriptFor, redisBackend } from "../../../src/storage/redis/counter
 import { fromIoRedis, type RedisCommandRunner } from "../../../src/storage/redis/redis-client.ts";
 import { TestClock } from "../../../src/time/clock.ts";
 import { useRedis } from "../../support/services.ts";
+
+/** The limiters of each store (see the test): windows of the current period, then ranges. */
+const LIMITERS = 6;
 
 type Step =
   | { kind: "advance"; ms: number }
@@ -41,7 +45,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constantFrom("checkAndRecord" as const, "check" as const, "allowed" as const),
       count: fc.integer({ min: 1, max: 3 }),
-      limiter: fc.integer({ min: 0, max: 2 }),
+      limiter: fc.integer({ min: 0, max: LIMITERS - 1 }),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("record" as const), count: fc.integer({ min: 0, max: 2 }) }) },
@@ -64,7 +68,7 @@ const busyStep: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant("checkAndRecord" as const),
       count: fc.integer({ min: 1, max: 3 }),
-      limiter: fc.integer({ min: 0, max: 2 }),
+      limiter: fc.integer({ min: 0, max: LIMITERS - 1 }),
     }),
   },
 );
@@ -79,11 +83,14 @@ const steps = fc.oneof(
  * that the short script of each layout it is bound to is recognised.
  */
 function counting(runner: RedisCommandRunner) {
-  const seen = { fixed: 0 };
+  const seen = { fixed: 0, ranged: 0, scripts: 0 };
   const fixed = new Set<string>();
+  const ranged = new Set<string>();
   const wrapped: RedisCommandRunner = {
     run: (args, firstKey) => {
       if (fixed.has(args[1] as string)) seen.fixed++;
+      if (ranged.has(args[1] as string)) seen.ranged++;
+      if (/^eval/i.test(args[0] as string)) seen.scripts++;
       return runner.run(args, firstKey);
     },
   };
@@ -93,6 +100,8 @@ function counting(runner: RedisCommandRunner) {
     bind: (layout) => {
       const script = fixedScriptFor(layout);
       fixed.add(script.sha).add(script.source);
+      const withRanges = fixedScriptFor(layout, true);
+      ranged.add(withRanges.sha).add(withRanges.source);
       return backend.bind(layout);
     },
   });
@@ -140,6 +149,11 @@ describe("redisBackend short script (counter-fixed.lua)", () => {
           store.limit().atMost("api", 4, "minutes").atMost("api", 9, "hours"),
           store.limit().atMost("api", 6, "seconds"),
           store.limit().atMost("api", 3, "minutes").atMost("api", 5, "minutes").atMost("api", 20, "hours"),
+          // Ranges (the RANGES script): windows of several periods, sliding windows (the second one
+          // reads the seconds ring too), with and without a current-period window beside them.
+          store.limit().atMost("api", 7, [3, "minutes"]).atMost("api", 12, [2, "hours"]),
+          store.limit().atMost("api", 5, [10, "seconds"], { sliding: true }),
+          store.limit().atMost("api", 8, [2, "minutes"], { sliding: true }).atMost("api", 4, "seconds"),
         ]);
         for (const [i, s] of steps.entries()) {
           if (s.kind === "advance") {
@@ -175,6 +189,43 @@ describe("redisBackend short script (counter-fixed.lua)", () => {
       { numRuns: Number(process.env.RUNS ?? 100) },
     );
     assert.ok(seen.fixed > 100, `the short script ran ${seen.fixed} times`);
+    assert.ok(seen.ranged > 100, `the short script with ranges ran ${seen.ranged} times`);
+  });
+
+  it("decides windows of several periods and sliding windows itself; a slot a ring old reads 0", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    // Left undecided, a call would still be answered right (by the general script, in a second round
+    // trip): this holds the RANGES script to deciding them, the case of a stale slot included.
+    const { seen, runner, track } = counting(fromIoRedis(redis.client));
+    const clock = new TestClock(Date.UTC(2026, 2, 29, 10, 0, 0));
+    const store = await SharedEventStore.builder()
+      .withClock(clock)
+      .forRateLimiting()
+      .withBackend(track(redisBackend(runner, { prefix: `${redis.prefix}ranges:`, batching: "off" })))
+      .build();
+    const sliding = store.limit().atMost("api", 5, [10, "seconds"], { sliding: true });
+    const fixed = store.limit().atMost("api", 9, [3, "minutes"]).atMost("api", 12, [2, "hours"]);
+    // The first call of a script loads it (NOSCRIPT, then EVAL): done on another event, then counted from 0.
+    await store.limit().atMost("warm", 1, [2, "minutes"]).check("warm");
+    seen.ranged = 0;
+    seen.scripts = 0;
+    // s0: 2; s0 + 1: 1 (s0's count goes to its slot); s0 + 61: 1 (the ring moved a whole ring: s0's
+    // slot, which is also s0 + 60's, keeps "2@s0"); s0 + 62: the window reads s0 + 60's slot, which
+    // must count 0 (1 + 3 <= 5; counted, it would be 6 and the call left to the general script).
+    for (const [ms, count] of [
+      [0, 2],
+      [1_000, 1],
+      [60_000, 1],
+      [1_000, 3],
+    ] as const) {
+      clock.set(clock.now() + ms);
+      assert.deepEqual(await sliding.checkAndRecord("api", count), { ok: true });
+    }
+    assert.deepEqual(await fixed.checkAndRecord("api", 1), { ok: true });
+    assert.equal(seen.ranged, 5, "every call went to the RANGES script");
+    assert.equal(seen.scripts, 5, "and none on to the general script");
+    assert.equal((await fixed.check("api", 3)).ok, false, "8 + 3 in three minutes is over 9");
   });
 
   it("starts a new event's hash with the fields every call reads (m, l, p, c), with either script", async (t) => {
