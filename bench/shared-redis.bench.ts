@@ -3,6 +3,8 @@
  * hour) against rate-limiter-flexible's `RateLimiterRedis.consume` enforcing ONE, both on the same
  * ioredis client and Redis, at 1 and 64 calls in flight. Target: tally >= 1x the peer.
  * Both run over 1 000 keys with limits high enough that every call is admitted (the common case).
+ * tally's limiters are built once per key (spec §6: the benchmark reuses them); a last, untargeted
+ * case builds one for every call, as a request handler naming its user's event does.
  *
  * The two sides alternate in short rounds (which one goes first alternates too) and the ratio is the
  * median of the rounds' ratios, so a change in the machine's load during the run moves both sides
@@ -74,17 +76,25 @@ await benchmark(import.meta.url, async () => {
     .timeZone("UTC")
     .withBackend(redisBackend(fromIoRedis(client), { prefix: `${run}:tally:` }))
     .build();
-  const limiters = Array.from({ length: KEYS }, (_, i) =>
-    store.limit().atMost(`k${i}`, 1e12, "minutes").atMost(`k${i}`, 1e12, "hours"),
-  );
+  const twoWindows = (id: string) => store.limit().atMost(id, 1e12, "minutes").atMost(id, 1e12, "hours");
+  const limiters = Array.from({ length: KEYS }, (_, i) => twoWindows(`k${i}`));
   const peer = new RateLimiterRedis({ storeClient: client, points: 1e12, duration: 60, keyPrefix: `${run}:rlf` });
   const rows: BenchRow[] = [];
+  // The target's cases (reused limiters, as the spec's benchmark has them), then a limiter built for
+  // every call, as a handler that names the user's event does (no target: how much building costs).
+  const cases = [
+    { concurrency: 1, perCall: false },
+    { concurrency: 64, perCall: false },
+    { concurrency: 1, perCall: true },
+  ];
   try {
-    for (const concurrency of [1, 64]) {
+    for (const { concurrency, perCall } of cases) {
       const theirs: Side = { fn: (i) => peer.consume(`k${i % KEYS}`), rates: [], ops: 0, usec: 0 };
       const ours: Side = {
         fn: async (i) => {
-          const r = await limiters[i % KEYS]!.checkAndRecord(`k${i % KEYS}`);
+          const id = `k${i % KEYS}`;
+          const limiter = perCall ? twoWindows(id) : limiters[i % KEYS]!;
+          const r = await limiter.checkAndRecord(id);
           if (!r.ok) throw new Error("denied");
         },
         rates: [],
@@ -99,19 +109,20 @@ await benchmark(import.meta.url, async () => {
         ratios.push(ours.rates[r]! / theirs.rates[r]!);
       }
       const ratio = median(ratios);
+      const built = perCall ? ", limiter built per call" : "";
       rows.push({
-        name: `shared Redis checkAndRecord, two windows, ${concurrency} in flight`,
+        name: `shared Redis checkAndRecord, two windows${built}, ${concurrency} in flight`,
         value: median(ours.rates),
         unit: "ops/s",
         note: `RateLimiterRedis.consume (one window): ${human(median(theirs.rates))} ops/s (medians of ${ROUNDS} alternating rounds)`,
       });
       rows.push({
-        name: `  vs RateLimiterRedis.consume, one window, ${concurrency} in flight`,
+        name: `  vs RateLimiterRedis.consume, one window${built}, ${concurrency} in flight`,
         value: ratio,
         unit: "x",
-        target: ">= 1x",
-        met: ratio >= 1,
+        ...(perCall ? {} : { target: ">= 1x", met: ratio >= 1 }),
       });
+      if (perCall) continue;
       rows.push({
         name: `  Redis script time per operation, ${concurrency} in flight`,
         value: ours.usec / ours.ops,
