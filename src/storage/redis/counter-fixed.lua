@@ -289,7 +289,9 @@ for i = 1, ops do
           if i >= buckets then return 0 end
         end
         if i == s then
-          local b = s == 0 and x[u] or prev and prev[u]
+          -- The period the ring last stood at: bucket 0's count, or the one it held before it moved.
+          local b
+          if s == 0 then b = x[u] else b = prev[u] end
           return b and b + 0 or 0
         end
         local value = got[u] and got[u][i]
