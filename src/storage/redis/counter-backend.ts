@@ -186,7 +186,7 @@ interface Queued {
   readonly decode: (reply: unknown) => unknown;
   readonly resolve: (value: never) => void;
   readonly reject: (error: unknown) => void;
-  /** For an evaluation counter-fixed.lua may decide: its count ("0" to check) and rooms per unit. */
+  /** For an evaluation counter-fixed.lua may decide: its count ("0" to check), rooms per unit and ranges. */
   readonly fixed: FixedArgs | undefined;
 }
 
@@ -203,10 +203,8 @@ interface EncodedPlan {
   /** The plan as a JSON array (sent as one argument); equal plans share one "P" entry in a call. */
   readonly key: string;
   /**
-   * For counter-fixed.lua, when the plan is one it can decide: the count ("0" to check) and the room
-   * of each unit's current bucket.
-   * That is a check or checkAndRecord on one event whose tests are all fixed windows over the current
-   * period only (no state wanted beyond a denial's, which the general script gives).
+   * For counter-fixed.lua, when the plan is one it can decide (a check or checkAndRecord on one event
+   * whose tests are all atMost, no state wanted beyond a denial's): see `fixedArgs`.
    */
   readonly fixed: FixedArgs | undefined;
   /** The results of a passed evaluation: one true per test. */
