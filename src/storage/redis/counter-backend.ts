@@ -734,16 +734,30 @@ function fixedArgs(op: EvaluateOp, sizes: readonly number[]): FixedArgs | undefi
 }
 
 /**
- * The reply of a denial by counter-fixed.lua ({ "d", exists, first, last, {bucket 0 per unit} }) as
- * the general script would give it: the op's tests are all current-bucket atMost tests (fixedRooms),
- * nothing is pending, and each unit's requested depth is at most 1.
+ * The reply of a denial by counter-fixed.lua ({ "d", exists, first, last, {bucket 0 per unit} } and,
+ * with ranges, {{buckets 0..d-1} per unit}) as the general script would give it: the op's tests are
+ * all atMost (fixedArgs), nothing is pending, each test judged as counter-evaluate.lua judges it (the
+ * same sums in the same order) and each unit's buckets read to the op's depth.
  */
 function fixedDenial(op: EvaluateOp, r: readonly unknown[]): EvaluateReply {
   const current = (r[4] as unknown[]).map(Number);
+  const deep = (r[5] as unknown[][] | undefined)?.map((row) => row.map(Number));
+  const read = (u: number, i: number): number => (i === 0 ? current[u]! : (deep?.[u]?.[i] ?? 0));
   const results = op.tests.map((test) => {
     if (test.kind !== "atMost") return false;
     const term = test.terms[0]!;
-    return current[term.unit]! + test.add <= test.limit;
+    if (test.terms.length === 1 && term.from === 0 && term.weight === 1 && Number.isSafeInteger(test.limit)) {
+      let sum = 0;
+      for (let i = 0; i <= term.to; i++) sum += read(term.unit, i);
+      return sum + test.add <= test.limit;
+    }
+    let w = test.add;
+    for (const t of test.terms) {
+      let total = 0;
+      for (let i = t.from; i <= t.to; i++) total += read(t.unit, i);
+      w += t.weight * total;
+    }
+    return w <= test.limit + 1e-6;
   });
   const depth = op.depth[0];
   const first = String(r[2]);
@@ -753,7 +767,7 @@ function fixedDenial(op: EvaluateOp, r: readonly unknown[]): EvaluateReply {
     firstSeenAt: first === "" ? undefined : Number(first),
     lastSeenAt: last === "" ? undefined : Number(last),
     pending: [],
-    buckets: current.map((value, u) => ((depth?.[u] ?? 0) >= 1 ? [value] : [])),
+    buckets: current.map((value, u) => deep?.[u] ?? ((depth?.[u] ?? 0) >= 1 ? [value] : [])),
   };
   return { passed: false, now: op.time.now!, results, events: [state], reservation: undefined };
 }

@@ -15,8 +15,7 @@
 --
 -- An operation is left undecided (0) when: the stored layout differs, the clock is behind the ring (a
 -- unit's stored period is after now), reservations may be pending (p), or now is before the event's
--- last instant (first needs a read). A denial is decided here, with the state it was judged on (with
--- ranges, it is left undecided: the general script words it from their buckets). Its
+-- last instant (first needs a read). A denial is decided here, with the state it was judged on. Its
 -- writes are exactly those of record() in counter-lib.lua when no unit's ring is ahead of now (the
 -- property test in counter-fixed-script.test.ts compares the two field for field).
 --
@@ -64,7 +63,8 @@
 --     general script's tokens of each test ("m" event unit n room | "M" event limit add k {unit from
 --     to weight} x k: counter-evaluate.lua)]
 -- Reply: per operation, 1 = every test passed (and count was recorded); 0 = undecided, nothing written;
---   or a denial, nothing written: { "d", exists 0|1, first | "", last | "", {bucket 0 per unit} }. A
+--   or a denial, nothing written: { "d", exists 0|1, first | "", last | "", {bucket 0 per unit} } and,
+--   with ranges, {{buckets 0..d-1} per unit}. A
 --   call of one operation (the lone caller's) answers with that reply itself, not a list of one.
 
 local MAX_COUNT = 4294967295
@@ -231,13 +231,14 @@ for i = 1, ops do
       end
       if r then break end
     end
+    local denied = false
     for u = 1, U do
       local room = A[c + u]
       local xu = x[u]
       if xu and room ~= "" and (#xu > #room or (#xu == #room and xu > room)) then
-        -- With ranges, the general script words the denial (it needs their buckets).
+        -- With ranges, the denial is answered below, with their buckets.
         if spec ~= "" then
-          r = 0
+          denied = true
           break
         end
         -- A denial: the state it was judged on, from which the backend words it (as the general
@@ -255,7 +256,7 @@ for i = 1, ops do
       -- The ranges: [depth per unit (buckets 0..d-1 read), then the tests as the general script's
       -- tokens: "m" event unit n room | "M" event limit add k {unit from to weight} x k (units 0-based)],
       -- each evaluated as counter-evaluate.lua does (the same sums in the same order, so a sliding
-      -- estimate on the limit is decided alike); any that fails is left to the general script.
+      -- estimate on the limit is decided alike).
       local t = cjson.decode(spec)
       ords = ords or { match(M, OPAT, #SIGP + 1) }
       -- got[u][i]: the slot of bucket i (the period i before now's) of unit u, fetched in one HMGET.
@@ -302,7 +303,7 @@ for i = 1, ops do
         return 0
       end
       local j = U + 1
-      local ok = true
+      local ok = not denied
       while ok and j <= #t do
         if t[j] == "m" then
           local u, d = t[j + 2] + 1, t[j + 3]
@@ -328,7 +329,21 @@ for i = 1, ops do
         end
       end
       if not ok then
-        r = 0
+        -- A denial: the state it was judged on, buckets 0..d-1 of each unit (d its depth read), from
+        -- which the backend words it as it would the general script's.
+        local first = ""
+        if m then first = call("HGET", key, "f") or "" end
+        local buckets, deep = {}, {}
+        for u = 1, U do
+          buckets[u] = x[u] or "0"
+          local _, size = UNIT(u)
+          local d = t[u]
+          if d > size then d = size end
+          local row = {}
+          for i = 0, d - 1 do row[i + 1] = bucket(u, i) end
+          deep[u] = row
+        end
+        r = { "d", m and 1 or 0, first, v[2] or "", buckets, deep }
         break
       end
     end

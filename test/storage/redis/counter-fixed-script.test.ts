@@ -225,7 +225,11 @@ describe("redisBackend short script (counter-fixed.lua)", () => {
     assert.deepEqual(await fixed.checkAndRecord("api", 1), { ok: true });
     assert.equal(seen.ranged, 5, "every call went to the RANGES script");
     assert.equal(seen.scripts, 5, "and none on to the general script");
-    assert.equal((await fixed.check("api", 3)).ok, false, "8 + 3 in three minutes is over 9");
+    // A denial with ranges is answered by the RANGES script too, with the buckets it read.
+    const denied = await fixed.check("api", 3);
+    assert.equal(denied.ok, false, "8 + 3 in three minutes is over 9");
+    assert.equal(seen.scripts, 6, "the denial in one round trip");
+    assert.deepEqual(denied.ok ? undefined : denied.error.violations[0]?.observed, 8);
   });
 
   it("starts a new event's hash with the fields every call reads (m, l, p, c), with either script", async (t) => {
