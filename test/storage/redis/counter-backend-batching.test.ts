@@ -66,6 +66,36 @@ describe("redisBackend batching", () => {
     });
   }
 
+  it("admits exactly the limits of windows of several periods and sliding windows started at once, mixed with plain ones", async (t) => {
+    const redis = await useRedis(t);
+    if (!redis) return;
+    // One call carries them all (the short script's RANGES variant; the plain ones with no ranges).
+    const { seen, runner } = counting(fromIoRedis(redis.client));
+    const store = await build(
+      runner,
+      `${redis.prefix}ranges:`,
+      "auto",
+      new TestClock(Date.UTC(2026, 10, 24, 12, 0, 30)),
+    );
+    const plain = store.limit().atMost("api", 20, "minutes");
+    const several = store.limit().atMost("win", 40, [3, "minutes"]);
+    const sliding = store.limit().atMost("slide", 30, [10, "seconds"], { sliding: true });
+    const results = await Promise.all(
+      Array.from({ length: 100 }, () => [
+        plain.checkAndRecord("api"),
+        several.checkAndRecord("win"),
+        sliding.checkAndRecord("slide"),
+      ]).flat(),
+    );
+    const admitted = [0, 1, 2].map((k) => results.filter((r, i) => i % 3 === k && r.ok).length);
+    assert.deepEqual(admitted, [20, 40, 30]);
+    const denied = results.filter((r, i) => i % 3 === 1 && !r.ok)[0];
+    assert.ok(denied !== undefined && !denied.ok);
+    assert.equal(denied.error.violations[0]?.observed, 40);
+    assert.equal(await store.query("win").lastMinutes(3).sum(), 40);
+    assert.ok(seen.calls < 300 / 4, `${seen.calls} calls for 300 operations`);
+  });
+
   it("runs records, queries, reservations and settlements of one tick in order", async (t) => {
     const redis = await useRedis(t);
     if (!redis) return;
