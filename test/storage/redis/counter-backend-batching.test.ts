@@ -12,12 +12,18 @@ import { fromIoRedis, type RedisCommandRunner } from "../../../src/storage/redis
 import { TestClock } from "../../../src/time/clock.ts";
 import { useRedis } from "../../support/services.ts";
 
-function build(runner: RedisCommandRunner, prefix: string, batching: RedisBatching, clock = new TestClock()) {
+function build(
+  runner: RedisCommandRunner,
+  prefix: string,
+  batching: RedisBatching,
+  clock = new TestClock(),
+  fixedWindowScript = true,
+) {
   return SharedEventStore.builder()
     .withClock(clock)
     .timeZone("UTC")
     .forRateLimiting()
-    .withBackend(redisBackend(runner, { prefix, batching }))
+    .withBackend(redisBackend(runner, { prefix, batching, fixedWindowScript }))
     .backendTimeout("30s")
     .build();
 }
@@ -121,34 +127,42 @@ describe("redisBackend batching", () => {
     assert.equal(await store.query("job").lastMinutes(1).sum(), 3);
   });
 
-  it("refuses only the operation whose event has another layout, not the rest of its call", async (t) => {
-    const redis = await useRedis(t);
-    if (!redis) return;
-    const other = await SharedEventStore.builder()
-      .withClock(new TestClock())
-      .timeZone("UTC")
-      .trackMinutes(30)
-      .withBackend(redisBackend(fromIoRedis(redis.client), { prefix: redis.prefix }))
-      .build();
-    await other.record("theirs");
-    const { seen, runner } = counting(fromIoRedis(redis.client));
-    const store = await build(runner, redis.prefix, "auto");
-    // The first call of a burst leaves at once (nothing in flight); the rest share the next call.
-    const outcomes = await Promise.allSettled([
-      store.record("first"),
-      store.record("mine"),
-      store.record("theirs"),
-      store.limit().atMost("mine", 5, "minutes").checkAndRecord("mine"),
-    ]);
-    assert.equal(seen.calls, 2);
-    assert.equal(seen.maxKeys, 6);
-    assert.equal(outcomes[1].status, "fulfilled");
-    assert.equal(outcomes[2].status, "rejected");
-    if (outcomes[2].status === "rejected") assert.equal(outcomes[2].reason.code, "INVALID_CONFIG");
-    assert.deepEqual(outcomes[3], { status: "fulfilled", value: { ok: true } });
-    assert.equal(await store.query("mine").lastMinutes(1).sum(), 2);
-    assert.equal(await other.query("theirs").lastMinutes(1).sum(), 1);
-  });
+  for (const fixedWindowScript of [false, true]) {
+    it(`refuses only the operation whose event has another layout, not the rest of its call (fixedWindowScript: ${fixedWindowScript})`, async (t) => {
+      const redis = await useRedis(t);
+      if (!redis) return;
+      const prefix = `${redis.prefix}${fixedWindowScript}:`;
+      const other = await SharedEventStore.builder()
+        .withClock(new TestClock())
+        .timeZone("UTC")
+        .trackMinutes(30)
+        .withBackend(redisBackend(fromIoRedis(redis.client), { prefix }))
+        .build();
+      await other.record("theirs");
+      const { seen, runner } = counting(fromIoRedis(redis.client));
+      const store = await build(runner, prefix, "auto", new TestClock(), fixedWindowScript);
+      // The first call of a burst leaves at once (nothing in flight); the rest share the next call.
+      const outcomes = await Promise.allSettled([
+        store.record("first"),
+        store.record("mine"),
+        store.record("theirs"),
+        store.limit().atMost("mine", 5, "minutes").checkAndRecord("mine"),
+      ]);
+      if (fixedWindowScript) {
+        // The short script leaves the other layout's event undecided: it goes on alone, refused there.
+        assert.equal(seen.calls, 3);
+      } else {
+        assert.equal(seen.calls, 2);
+        assert.equal(seen.maxKeys, 6);
+      }
+      assert.equal(outcomes[1].status, "fulfilled");
+      assert.equal(outcomes[2].status, "rejected");
+      if (outcomes[2].status === "rejected") assert.equal(outcomes[2].reason.code, "INVALID_CONFIG");
+      assert.deepEqual(outcomes[3], { status: "fulfilled", value: { ok: true } });
+      assert.equal(await store.query("mine").lastMinutes(1).sum(), 2);
+      assert.equal(await other.query("theirs").lastMinutes(1).sum(), 1);
+    });
+  }
 
   it("refuses a future instant on the server clock for that operation only", async (t) => {
     const redis = await useRedis(t);
